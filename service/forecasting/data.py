@@ -1,0 +1,94 @@
+"""Training and evaluation data as (inputs, targets) pairs, plus what a model needs to predict."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from service.forecasting.scaling import Scaler
+from service.forecasting.spec import WindowSpec
+from service.forecasting.windowing import as_2d, make_windows
+
+DataKind = Literal["series", "inputs"]
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Model inputs (n, timesteps, features) and targets (n, outputs), in original units.
+
+    `naive` is the last-value forecast for each target, when the data is a series; for ready-made
+    inputs whose targets are not their own features there is no last value to repeat.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    naive: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def split(self, fraction: float) -> tuple[Examples, Examples | None]:
+        """Hold out the last `fraction` of the examples (chronological, no shuffling)."""
+        held = round(len(self) * fraction)
+        if held == 0:
+            return self, None
+        cut = len(self) - held
+        return self[:cut], self[cut:]
+
+    def __getitem__(self, part: slice) -> Examples:
+        naive = None if self.naive is None else self.naive[part]
+        return Examples(self.inputs[part], self.targets[part], naive)
+
+
+def series_examples(
+    series: np.ndarray, *, window: WindowSpec, target_columns: list[int] | None, stride: int
+) -> Examples:
+    inputs, targets = make_windows(
+        series,
+        length=window.length,
+        sampling_rate=window.sampling_rate,
+        stride=stride,
+        target_columns=target_columns,
+    )
+    columns = target_columns if target_columns is not None else slice(None)
+    # The last value before each target: series[start + length - 1], whatever the sampling rate.
+    last = as_2d(series)[window.length - 1 : len(series) - 1 : stride][: len(inputs)]
+    return Examples(inputs, targets, last[:, columns])
+
+
+def array_examples(inputs: np.ndarray, targets: np.ndarray) -> Examples:
+    return Examples(inputs, targets.reshape(len(targets), -1), None)
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """A content hash of the training data, so two versions can be told apart by their data."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        contiguous = np.ascontiguousarray(array, dtype=np.float64)
+        digest.update(str(contiguous.shape).encode())
+        digest.update(contiguous.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+class Preprocessing(BaseModel):
+    """Everything besides the weights that turns raw data into model inputs and back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_kind: DataKind
+    timesteps: int
+    features: int
+    outputs: int
+    window: WindowSpec | None = None
+    target_columns: list[int] | None = None
+    x_scaler: Scaler
+    y_scaler: Scaler
+
+    @property
+    def recursive(self) -> bool:
+        """Whether predictions can be fed back as inputs: a series model predicting every column."""
+        return self.data_kind == "series" and self.outputs == self.features

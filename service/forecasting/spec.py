@@ -1,0 +1,154 @@
+"""The training spec: what network to build and how to train it.
+
+These models are the domain language shared by the HTTP schemas, the model card and the ML core.
+They import pydantic only, never FastAPI or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class LayerType(StrEnum):
+    dense = "dense"
+    simple_rnn = "simple_rnn"
+    lstm = "lstm"
+    gru = "gru"
+
+    @property
+    def recurrent(self) -> bool:
+        return self is not LayerType.dense
+
+
+Activation = Literal["tanh", "relu", "sigmoid", "linear", "elu", "selu", "gelu", "swish"]
+Preset = Literal["lstm", "gru", "simple_rnn", "dense"]
+Scaling = Literal["none", "standard", "minmax"]
+
+
+class LayerSpec(BaseModel):
+    """One layer of an explicit stack; a Dense output head is always added after the stack."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: LayerType
+    units: int = Field(ge=1, le=1024)
+    activation: Activation | None = Field(
+        default=None, description="Defaults to tanh for recurrent layers, linear for dense."
+    )
+    return_sequences: bool = Field(
+        default=False, description="Recurrent layers only: emit every timestep, not just the last."
+    )
+
+    @model_validator(mode="after")
+    def _sequences_only_for_recurrent(self) -> LayerSpec:
+        if self.return_sequences and not self.type.recurrent:
+            raise ValueError("return_sequences applies to recurrent layers only, not dense")
+        return self
+
+
+class WindowSpec(BaseModel):
+    """TimeseriesGenerator semantics: window i = series[i : i+length : sampling_rate],
+    target = series[i+length], one window every `stride` steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    length: int = Field(default=20, ge=1, le=10_000)
+    sampling_rate: int = Field(default=1, ge=1, le=10_000)
+    stride: int = Field(default=1, ge=1, le=10_000)
+
+    @property
+    def timesteps(self) -> int:
+        """Samples per window: len(range(0, length, sampling_rate))."""
+        return math.ceil(self.length / self.sampling_rate)
+
+
+class TrainSpec(BaseModel):
+    """How to build and train one model. Unset training numbers take measured defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    architecture: Preset | None = Field(
+        default=None,
+        description="A preset network; give this or `layers`, not both. Default: lstm.",
+    )
+    units: int | None = Field(
+        default=None, ge=1, le=1024, description="Units per layer of a preset (default 8)."
+    )
+    layers: list[LayerSpec] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description="An explicit stack; a Dense head sized to the targets is added after it.",
+    )
+    window: WindowSpec = Field(default_factory=WindowSpec)
+    batch_size: int | None = Field(
+        default=None, ge=1, le=100_000, description="Default: all windows in one batch."
+    )
+    epochs: int | None = Field(default=None, ge=1, le=20_000, description="Default: 2000.")
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    learning_rate: float | None = Field(default=None, gt=0, le=10, description="Default: 0.03.")
+    loss: Literal["mse"] = "mse"
+    validation_fraction: float = Field(
+        default=0.0, ge=0.0, lt=0.9, description="Last fraction of the windows held out."
+    )
+    early_stopping_patience: int | None = Field(
+        default=None,
+        ge=1,
+        description="Epochs without improvement before stopping. Default: 200, or off when "
+        "`epochs` is given explicitly.",
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    scaling: Scaling = "standard"
+    target_columns: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        description="Columns of a 2-D series to predict (default: all of them).",
+    )
+    max_seconds: float | None = Field(
+        default=None, gt=0, description="Stop training at this budget; the model so far is kept."
+    )
+
+    @model_validator(mode="after")
+    def _one_architecture(self) -> TrainSpec:
+        if self.architecture is not None and self.layers is not None:
+            raise ValueError("give either `architecture` or `layers`, not both")
+        if self.layers is not None and self.units is not None:
+            raise ValueError("`units` applies to presets; set units on each layer instead")
+        check_stack(self.resolved_layers())
+        return self
+
+    def resolved_layers(self) -> list[LayerSpec]:
+        """The explicit stack, or the preset expanded to one."""
+        if self.layers is not None:
+            return self.layers
+        return preset_layers(self.architecture or "lstm", units=self.units or DEFAULT_UNITS)
+
+
+DEFAULT_UNITS = 8
+
+
+def preset_layers(preset: Preset, *, units: int) -> list[LayerSpec]:
+    if preset == "dense":
+        # An MLP over the whole (flattened) window, as in the lecture's first experiment.
+        return [
+            LayerSpec(type=LayerType.dense, units=units, activation="relu"),
+            LayerSpec(type=LayerType.dense, units=units, activation="relu"),
+        ]
+    return [LayerSpec(type=LayerType(preset), units=units)]
+
+
+def check_stack(layers: list[LayerSpec]) -> None:
+    """A recurrent layer needs a sequence: the layer before it must return sequences."""
+    sequence = True
+    for i, layer in enumerate(layers):
+        if layer.type.recurrent:
+            if not sequence:
+                raise ValueError(
+                    f"layers[{i}] ({layer.type}) needs a sequence as input, but the recurrent "
+                    f"layer before it has return_sequences=false"
+                )
+            sequence = layer.return_sequences
