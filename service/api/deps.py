@@ -1,0 +1,49 @@
+"""Dependencies shared by the routers: the store, the model cache, the jobs, a model's version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from service.jobs import JobManager
+from service.schemas import MODEL_NAME_PATTERN
+from service.serving import ModelCache
+from service.store import ModelStore
+
+
+def get_store(request: Request) -> ModelStore:
+    store: ModelStore = request.app.state.store
+    return store
+
+
+def get_cache(request: Request) -> ModelCache:
+    cache: ModelCache = request.app.state.cache
+    return cache
+
+
+def get_jobs(request: Request) -> JobManager:
+    jobs: JobManager = request.app.state.jobs
+    return jobs
+
+
+StoreDep = Annotated[ModelStore, Depends(get_store)]
+CacheDep = Annotated[ModelCache, Depends(get_cache)]
+JobsDep = Annotated[JobManager, Depends(get_jobs)]
+NamePath = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="The model's name.")]
+
+
+def existing_model(name: NamePath, store: StoreDep) -> str:
+    """The model name from the path, once it is known to have at least one version."""
+    store.latest(name)
+    return name
+
+
+def existing_version(
+    name: NamePath, version: Annotated[int, Path(ge=1)], store: StoreDep
+) -> tuple[str, int]:
+    return name, store.resolve(name, version)
+
+
+ModelDep = Annotated[str, Depends(existing_model)]
+VersionDep = Annotated[tuple[str, int], Depends(existing_version)]

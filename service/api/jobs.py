@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.api.deps import JobsDep
+from service.jobs import Job, JobStatus
+from service.schemas import (
+    JobError,
+    JobProgress,
+    JobPublic,
+    JobsPublic,
+    ModelCard,
+    TrainResult,
+)
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.get("", response_model=JobsPublic)
+def list_jobs(jobs: JobsDep) -> JobsPublic:
+    """Recent training jobs, newest first."""
+    data = [job_public(job) for job in jobs.list()]
+    return JobsPublic(data=data, count=len(data))
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, jobs: JobsDep) -> JobPublic:
+    """A job's status, its progress while running, and its result or error when finished."""
+    return job_public(jobs.get(job_id))
+
+
+@router.delete("/{job_id}", response_model=JobPublic)
+def cancel_job(job_id: str, jobs: JobsDep) -> JobPublic:
+    """Cancel a job: at once if it is queued, at its next chunk of epochs if it is running.
+    Nothing is stored for a cancelled job."""
+    return job_public(jobs.cancel(job_id))
+
+
+def job_public(job: Job) -> JobPublic:
+    result = None
+    if job.status is JobStatus.succeeded and job.card is not None:
+        result = TrainResult.from_card(ModelCard.model_validate(job.card))
+    return JobPublic(
+        job_id=job.id,
+        model_name=job.model_name,
+        status=job.status.value,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        progress=JobProgress.model_validate(job.progress) if job.progress else None,
+        result=result,
+        error=JobError.model_validate(job.error) if job.error else None,
+    )

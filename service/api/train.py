@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
+
+from service.api.deps import JobsDep
+from service.jobs import Job
+from service.schemas import JobAccepted, ModelCard, TrainRequest, TrainResult
+
+router = APIRouter(tags=["train"])
+
+
+@router.post(
+    "/train",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TrainResult,
+    responses={
+        202: {"model": JobAccepted, "description": 'Accepted as a job (`"async": true`).'},
+        429: {"description": "Too many training jobs queued; see Retry-After."},
+    },
+)
+async def train(request: TrainRequest, jobs: JobsDep) -> TrainResult | JSONResponse:
+    """Train a model on the data and store it as the next version of `model_name`.
+
+    Training runs in a worker process. By default the request waits for it and answers 201 with
+    the metrics; with `"async": true` it answers 202 at once with a job to poll.
+    """
+    job = jobs.submit(request)
+    if request.run_async:
+        accepted = JobAccepted(job_id=job.id, status_url=f"/jobs/{job.id}")
+        return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
+    await jobs.wait(job)
+    return result_of(job)
+
+
+def result_of(job: Job) -> TrainResult:
+    job.raise_error()
+    assert job.card is not None
+    return TrainResult.from_card(ModelCard.model_validate(job.card))

@@ -1,0 +1,269 @@
+"""Training jobs, run in worker processes so the API process only serves.
+
+Workers are spawned (not forked: TensorFlow does not survive a fork), import TensorFlow once,
+and take jobs one at a time. They report start and per-chunk progress on a queue that a thread
+here reads; they look for a cancel flag between chunks of epochs. The JobManager is the only
+interface the API sees, so a distributed backend (Celery workers, say) can replace it later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from service.errors import ERRORS_BY_CODE, JobNotFound, QueueFull, ServiceError, TrainingFailed
+from service.schemas import TrainRequest
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+@dataclass
+class Job:
+    id: str
+    model_name: str
+    status: JobStatus = JobStatus.queued
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: dict[str, Any] | None = None
+    card: dict[str, Any] | None = None  # the stored version's card, once succeeded
+    error: dict[str, Any] | None = None  # {code, message, field}, once failed or cancelled
+    future: Future[dict[str, Any]] | None = field(default=None, repr=False)
+
+    def raise_error(self) -> None:
+        """Re-raise a failed job's error as the domain error it was in the worker."""
+        if self.error is not None:
+            cls = ERRORS_BY_CODE.get(self.error["code"], TrainingFailed)
+            raise cls(self.error["message"], field=self.error.get("field"))
+
+
+class JobManager:
+    def __init__(
+        self,
+        store_root: Path,
+        *,
+        workers: int = 1,
+        threads: int = 1,
+        max_queued: int = 16,
+        timeout_seconds: float = 3600,
+        keep_finished: int = 200,
+    ) -> None:
+        self.store_root = store_root
+        self.workers = workers
+        self.threads = threads
+        self.max_queued = max_queued
+        self.timeout_seconds = timeout_seconds
+        self.keep_finished = keep_finished
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._warm: Future[int] | None = None
+        self._listener: threading.Thread | None = None
+        self._flags = store_root / ".jobs"
+
+    # Lifecycle
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._events = context.Queue()
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(self.threads, self._events, str(self._flags)),
+        )
+        self._flags.mkdir(parents=True, exist_ok=True)
+        self._listener = threading.Thread(target=self._listen, name="job-events", daemon=True)
+        self._listener.start()
+        self._warm = self._pool.submit(os.getpid)  # starts a worker, which imports TensorFlow
+
+    def ready(self) -> bool:
+        return self._warm is not None and self._warm.done() and self._warm.exception() is None
+
+    def shutdown(self) -> None:
+        """Cancel what has not finished and stop the workers."""
+        with self._lock:
+            unfinished = [job for job in self._jobs.values() if not job.status.finished]
+        for job in unfinished:
+            self.cancel(job.id)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._listener is not None:
+            self._events.put(None)
+            self._listener.join(timeout=5)
+
+    # Jobs
+
+    def submit(self, request: TrainRequest) -> Job:
+        assert self._pool is not None, "JobManager.start() was not called"
+        with self._lock:
+            pending = sum(not job.status.finished for job in self._jobs.values())
+            if pending >= self.workers + self.max_queued:
+                raise QueueFull(
+                    f"{pending} training jobs are queued or running, the limit is "
+                    f"{self.workers + self.max_queued}; retry later"
+                )
+            job = Job(id=uuid.uuid4().hex, model_name=request.model_name)
+            self._jobs[job.id] = job
+            self._forget_old()
+        job.future = self._pool.submit(
+            _run_job, job.id, request, str(self.store_root), self.timeout_seconds
+        )
+        job.future.add_done_callback(lambda future: self._finish(job, future))
+        return job
+
+    async def wait(self, job: Job) -> Job:
+        assert job.future is not None
+        try:
+            await asyncio.wrap_future(job.future)
+        except BaseException:  # the job records its own failure; the caller reads it there
+            if not job.future.done():
+                raise
+        while not job.status.finished:  # the done-callback may still be running
+            await asyncio.sleep(0.001)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise JobNotFound(f"job {job_id!r} does not exist", field="job_id") from None
+
+    def list(self) -> list[Job]:
+        with self._lock:
+            return list(reversed(self._jobs.values()))
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.status.finished:
+            return job
+        if job.future is not None and job.future.cancel():
+            self._mark(
+                job, JobStatus.cancelled, error=_error("cancelled", "cancelled before it ran")
+            )
+            return job
+        (self._flags / f"{job.id}.cancel").touch()  # the worker stops at its next chunk
+        return job
+
+    # Internals
+
+    def _finish(self, job: Job, future: Future[dict[str, Any]]) -> None:
+        (self._flags / f"{job.id}.cancel").unlink(missing_ok=True)
+        if future.cancelled():
+            self._mark(
+                job, JobStatus.cancelled, error=_error("cancelled", "cancelled before it ran")
+            )
+            return
+        error = future.exception()
+        if error is not None:
+            log.error("training job %s crashed: %r", job.id, error)
+            self._mark(job, JobStatus.failed, error=_error(TrainingFailed.code, repr(error)))
+            return
+        outcome = future.result()
+        if "card" in outcome:
+            job.card = outcome["card"]
+            self._mark(job, JobStatus.succeeded)
+        else:
+            status = JobStatus.cancelled if outcome["cancelled"] else JobStatus.failed
+            self._mark(job, status, error=outcome["error"])
+
+    def _mark(self, job: Job, status: JobStatus, *, error: dict[str, Any] | None = None) -> None:
+        job.error = error
+        job.finished_at = datetime.now(UTC)
+        job.status = status
+        log.info("training job %s for %s: %s", job.id, job.model_name, status)
+
+    def _listen(self) -> None:
+        while (event := self._events.get()) is not None:
+            kind, job_id, payload = event
+            job = self._jobs.get(job_id)
+            if job is None or job.status.finished:
+                continue
+            if kind == "started":
+                job.status, job.started_at = JobStatus.running, datetime.now(UTC)
+            elif kind == "progress":
+                job.progress = payload
+
+    def _forget_old(self) -> None:
+        finished = [j.id for j in self._jobs.values() if j.status.finished]
+        for job_id in finished[: max(0, len(finished) - self.keep_finished)]:
+            del self._jobs[job_id]
+
+
+_NOT_RUN = {"code": "cancelled", "message": "cancelled before it ran", "field": None}
+
+
+def _error(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "field": field}
+
+
+# Worker side. These run in the spawned training processes.
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(threads: int, events: Any, flags: str) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    # Capped so that serving in the API process keeps a core while a model trains.
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    tf.config.experimental.enable_op_determinism()
+    _worker.update(events=events, flags=Path(flags))
+
+
+def _run_job(
+    job_id: str, request: TrainRequest, store_root: str, timeout_seconds: float
+) -> dict[str, Any]:
+    from service.store import ModelStore
+    from service.trainer import train_and_store
+
+    events, flag = _worker["events"], _worker["flags"] / f"{job_id}.cancel"
+    events.put(("started", job_id, {"pid": os.getpid()}))
+    started = time.monotonic()
+
+    def should_cancel() -> bool:
+        return flag.exists() or time.monotonic() - started > timeout_seconds
+
+    def on_progress(progress: Any) -> None:
+        events.put(("progress", job_id, asdict(progress)))
+
+    try:
+        card = train_and_store(
+            request,
+            ModelStore(Path(store_root)),
+            on_progress=on_progress,
+            should_cancel=should_cancel,
+        )
+    except ServiceError as error:
+        timed_out = time.monotonic() - started > timeout_seconds
+        message = (
+            f"job exceeded its time limit of {timeout_seconds:g} s" if timed_out else error.message
+        )
+        return {"error": _error(error.code, message, error.field), "cancelled": flag.exists()}
+    return {"card": card.model_dump(mode="json")}

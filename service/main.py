@@ -1,0 +1,89 @@
+"""The application: wires the store, the model cache and the training jobs to the routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+
+from service.api import forecast, jobs, models, system, train
+from service.config import Settings, get_settings
+from service.errors import QueueFull, ServiceError
+from service.jobs import JobManager
+from service.serving import ModelCache
+from service.store import ModelStore
+
+log = logging.getLogger("service")
+
+DESCRIPTION = """
+Train Keras recurrent networks (SimpleRNN, LSTM, GRU, Dense stacks) on time series, store every
+model as a new version, and serve windowed one-step and recursive multi-step forecasts.
+
+Try it: **POST /train** with the example trains the lecture's LSTM on a sine wave;
+**POST /forecast** with its example forecasts the held-out part and 20 steps past it.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = ModelStore(settings.store_dir)
+        store.open()
+        job_manager = JobManager(
+            settings.store_dir,
+            workers=settings.workers,
+            threads=settings.worker_threads,
+            max_queued=settings.max_queued_jobs,
+            timeout_seconds=settings.job_timeout_seconds,
+        )
+        job_manager.start()
+        app.state.store = store
+        app.state.jobs = job_manager
+        app.state.cache = ModelCache(store, capacity=settings.cache_models)
+        log.info("serving models from %s", settings.store_dir.resolve())
+        try:
+            yield
+        finally:
+            job_manager.shutdown()
+
+    # FastAPIOffline serves the Swagger UI and ReDoc assets from the installed package: the docs
+    # page works with no internet access.
+    app = FastAPIOffline(
+        title="RNN forecasting service",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    for module in (train, forecast, models, jobs, system):
+        app.include_router(module.router)
+    app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    return app
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, without echoing the input back: it can be a million numbers, and NaN in it
+    cannot even be written as JSON."""
+    detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in error.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
+    """One handler for every domain error; 422s look like FastAPI's own validation errors."""
+    headers = {"Retry-After": "5"} if isinstance(error, QueueFull) else None
+    if error.status_code == 422:
+        loc = ["body", error.field] if error.field else ["body"]
+        detail: object = [{"loc": loc, "msg": error.message, "type": error.code}]
+    else:
+        detail = error.message
+    return JSONResponse(
+        {"detail": detail, "code": error.code}, status_code=error.status_code, headers=headers
+    )

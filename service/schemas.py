@@ -1,0 +1,426 @@
+"""Request and response models, named by role. Shape rules live here, checked before any work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.arrays import ArrayField
+from service.config import get_settings
+from service.forecasting.data import Preprocessing
+from service.forecasting.spec import TrainSpec
+from service.forecasting.windowing import as_2d, window_count
+
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
+ModelName = Annotated[
+    str,
+    Field(
+        pattern=MODEL_NAME_PATTERN,
+        description="Letters, digits, `_`, `.` and `-`, 1-64 characters, not starting with `.`.",
+        examples=["sine"],
+    ),
+]
+
+Series = Annotated[np.ndarray, ArrayField(1, 2, field="series")]
+TestSeries = Annotated[np.ndarray, ArrayField(1, 2, field="test_series")]
+Inputs = Annotated[np.ndarray, ArrayField(3, field="inputs")]
+TestInputs = Annotated[np.ndarray, ArrayField(3, field="test_inputs")]
+Targets = Annotated[np.ndarray, ArrayField(1, 2, field="targets")]
+TestTargets = Annotated[np.ndarray, ArrayField(1, 2, field="test_targets")]
+
+# The lecture's data: sin(x) on [0, 100) for training and [90, 200) for testing, step 0.5.
+_TRAIN_X = np.arange(0, 100, 0.5)
+_TEST_X = np.arange(90, 200, 0.5)
+EXAMPLE_SERIES: list[Any] = [round(float(v), 6) for v in np.sin(_TRAIN_X)]
+EXAMPLE_TEST_SERIES: list[Any] = [round(float(v), 6) for v in np.sin(_TEST_X)]
+
+_ARRAYS = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+
+def _check_limits(array: np.ndarray, field: str) -> None:
+    settings = get_settings()
+    if len(array) > settings.max_series_length:
+        raise ValueError(
+            f"{field} has {len(array)} rows, the limit is {settings.max_series_length}"
+        )
+    features = array.shape[-1] if array.ndim > 1 else 1
+    if features > settings.max_features:
+        raise ValueError(f"{field} has {features} features, the limit is {settings.max_features}")
+
+
+def _one_form(data: dict[str, Any], *, targets_required: bool) -> None:
+    """Data comes as `series`, or as `inputs` (with `targets` where they are required)."""
+    has_series, has_inputs = data.get("series") is not None, data.get("inputs") is not None
+    if has_series and has_inputs:
+        raise ValueError("give either `series` or `inputs`, not both")
+    if not (has_series or has_inputs):
+        raise ValueError("give the data as `series`, or as `inputs` with `targets`")
+    if data.get("targets") is not None and not has_inputs:
+        raise ValueError("`targets` go with `inputs`; a series carries its own next values")
+    if targets_required and has_inputs and data.get("targets") is None:
+        raise ValueError("`inputs` need `targets` to train on")
+
+
+def _check_targets(inputs: np.ndarray, targets: np.ndarray, *, names: tuple[str, str]) -> None:
+    if len(targets) != len(inputs):
+        raise ValueError(
+            f"{names[1]} has {len(targets)} rows but {names[0]} has {len(inputs)} windows"
+        )
+
+
+class TrainRequest(BaseModel):
+    """Train one model on a series (windowed) or on ready-made windows, and store it."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_name": "sine",
+                    "series": EXAMPLE_SERIES,
+                    "test_series": EXAMPLE_TEST_SERIES,
+                    "spec": {"architecture": "lstm", "window": {"length": 20}},
+                }
+            ]
+        },
+    )
+
+    model_name: ModelName
+    series: Series | None = Field(
+        default=None, description="(time,) or (time, features); windowed with `spec.window`."
+    )
+    inputs: Inputs | None = Field(
+        default=None, description="Ready-made windows (batch, timesteps, features)."
+    )
+    targets: Targets | None = Field(default=None, description="(batch,) or (batch, outputs).")
+    test_series: TestSeries | None = Field(
+        default=None, description="Held-out series on which test_mse is measured."
+    )
+    test_inputs: TestInputs | None = None
+    test_targets: TestTargets | None = None
+    spec: TrainSpec = Field(default_factory=TrainSpec)
+    run_async: bool = Field(
+        default=False,
+        alias="async",
+        description="Return 202 with a job id at once instead of waiting for the model.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_forms(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            _one_form(data, targets_required=True)
+            if (data.get("test_inputs") is None) != (data.get("test_targets") is None):
+                raise ValueError("`test_targets` goes with `test_inputs`: give both or neither")
+        return data
+
+    @model_validator(mode="after")
+    def _shapes(self) -> TrainRequest:
+        if self.series is not None:
+            self._check_series()
+        else:
+            assert self.inputs is not None and self.targets is not None
+            self._check_inputs()
+        return self
+
+    def _check_series(self) -> None:
+        assert self.series is not None
+        window, series = self.spec.window, as_2d(self.series)
+        _check_limits(series, "series")
+        if self.test_inputs is not None:
+            raise ValueError("a model trained on `series` is tested on `test_series`")
+        count = window_count(len(series), length=window.length, stride=window.stride)
+        if count < 1:
+            raise ValueError(
+                f"series has {len(series)} rows; spec.window.length {window.length} needs at "
+                f"least {window.length + 1} (one window and its next value)"
+            )
+        if count > get_settings().max_windows:
+            raise ValueError(
+                f"series gives {count} windows, the limit is {get_settings().max_windows}"
+            )
+        for column in self.spec.target_columns or []:
+            if not 0 <= column < series.shape[1]:
+                raise ValueError(
+                    f"spec.target_columns has {column}, series has columns 0..{series.shape[1] - 1}"
+                )
+        if self.test_series is not None:
+            test = as_2d(self.test_series)
+            _check_limits(test, "test_series")
+            if test.shape[1] != series.shape[1]:
+                raise ValueError(
+                    f"test_series has {test.shape[1]} features, series has {series.shape[1]}"
+                )
+            if len(test) <= window.length:
+                raise ValueError(
+                    f"test_series has {len(test)} rows; spec.window.length {window.length} "
+                    f"needs at least {window.length + 1}"
+                )
+
+    def _check_inputs(self) -> None:
+        assert self.inputs is not None and self.targets is not None
+        if self.test_series is not None:
+            raise ValueError("a model trained on `inputs` is tested on `test_inputs`")
+        if self.spec.target_columns is not None:
+            raise ValueError("spec.target_columns applies to `series`; `targets` are given as is")
+        if len(self.inputs) > get_settings().max_windows:
+            raise ValueError(
+                f"inputs has {len(self.inputs)} windows, the limit is {get_settings().max_windows}"
+            )
+        _check_limits(self.inputs.reshape(-1, self.inputs.shape[-1]), "inputs")
+        _check_targets(self.inputs, self.targets, names=("inputs", "targets"))
+        if self.test_inputs is not None and self.test_targets is not None:
+            _check_targets(
+                self.test_inputs, self.test_targets, names=("test_inputs", "test_targets")
+            )
+            if self.test_inputs.shape[1:] != self.inputs.shape[1:]:
+                raise ValueError(
+                    f"test_inputs windows are {list(self.test_inputs.shape[1:])} "
+                    f"(timesteps, features), inputs windows are {list(self.inputs.shape[1:])}"
+                )
+            if as_2d(self.test_targets).shape[1] != as_2d(self.targets).shape[1]:
+                raise ValueError("test_targets and targets have different numbers of outputs")
+
+
+class Metrics(BaseModel):
+    """MSE in the data's original units, each beside the last-value (naive) baseline on the same
+    points. `naive_mse` is the baseline on the test points."""
+
+    train_mse: float | None = None
+    train_naive_mse: float | None = None
+    validation_mse: float | None = None
+    validation_naive_mse: float | None = None
+    test_mse: float | None = None
+    naive_mse: float | None = None
+
+
+class History(BaseModel):
+    loss: list[float]
+    val_loss: list[float] | None = None
+
+
+StopReason = Literal["epochs", "early_stopping", "max_seconds", "cancelled", "diverged"]
+
+
+class ModelCard(BaseModel):
+    """What is stored beside the weights of every version: enough to reproduce and to serve it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    card_version: Literal[1] = 1
+    model_name: str
+    version: int
+    created_at: datetime
+    spec: TrainSpec
+    preprocessing: Preprocessing
+    input_shape: tuple[int, int] = Field(description="[timesteps, features] of one window.")
+    metrics: Metrics
+    history: History
+    epochs_run: int
+    stop_reason: StopReason
+    train_seconds: float
+    train_examples: int
+    data_fingerprint: str
+    library_versions: dict[str, str]
+
+
+class TrainResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_name": "sine",
+                    "version": 1,
+                    "input_shape": [20, 1],
+                    "metrics": {
+                        "train_mse": 4.2e-07,
+                        "train_naive_mse": 0.1217,
+                        "test_mse": 4.1e-07,
+                        "naive_mse": 0.123,
+                    },
+                    "history": {"loss": [0.52, 0.31, 0.12]},
+                    "epochs_run": 3,
+                    "stop_reason": "epochs",
+                    "train_seconds": 2.1,
+                    "created_at": "2026-11-28T12:00:00Z",
+                }
+            ]
+        }
+    )
+
+    model_name: str
+    version: int
+    input_shape: tuple[int, int]
+    metrics: Metrics
+    history: History
+    epochs_run: int
+    stop_reason: StopReason
+    train_seconds: float
+    created_at: datetime
+
+    @classmethod
+    def from_card(cls, card: ModelCard) -> TrainResult:
+        return cls.model_validate(card.model_dump(include=set(cls.model_fields)))
+
+
+class ForecastRequest(BaseModel):
+    """One-step forecasts for every window of a series (or for given windows), and optionally
+    `horizon` steps past the end of the series."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"model_name": "sine", "series": EXAMPLE_TEST_SERIES, "horizon": 20}]
+        },
+    )
+
+    model_name: ModelName
+    version: int | None = Field(default=None, ge=1, description="Default: the latest version.")
+    series: Series | None = Field(
+        default=None, description="History, at least one window long; windowed like training."
+    )
+    inputs: Inputs | None = Field(default=None, description="(batch, timesteps, features).")
+    targets: Targets | None = Field(
+        default=None, description="Actuals for `inputs`; with them the response has `mse`."
+    )
+    horizon: int = Field(
+        default=0, ge=0, description="Steps to forecast past the end of `series`, recursively."
+    )
+    stride: int = Field(default=1, ge=1, description="Step between the windows cut from `series`.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_forms(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            _one_form(data, targets_required=False)
+        return data
+
+    @model_validator(mode="after")
+    def _shapes(self) -> ForecastRequest:
+        settings = get_settings()
+        if self.horizon > settings.max_horizon:
+            raise ValueError(f"horizon is {self.horizon}, the limit is {settings.max_horizon}")
+        if self.inputs is not None:
+            if self.horizon:
+                raise ValueError("horizon needs `series`: there is no end to forecast past")
+            if len(self.inputs) > settings.max_windows:
+                raise ValueError(
+                    f"inputs has {len(self.inputs)} windows, the limit is {settings.max_windows}"
+                )
+            if self.targets is not None:
+                _check_targets(self.inputs, self.targets, names=("inputs", "targets"))
+        if self.series is not None:
+            _check_limits(as_2d(self.series), "series")
+        return self
+
+
+Values = list[float] | list[list[float]]
+
+
+class ForecastResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_name": "sine",
+                    "version": 1,
+                    "predictions": [0.894, 0.688, 0.393],
+                    "mse": 4.1e-07,
+                    "naive_mse": 0.123,
+                    "forecast": [-0.873, -0.533],
+                }
+            ]
+        }
+    )
+
+    model_name: str
+    version: int
+    predictions: Values = Field(
+        description="One-step predictions, one per window: a number per window for a model with "
+        "one target, else a list per window."
+    )
+    mse: float | None = Field(description="Against the actuals, when there were any.")
+    naive_mse: float | None = Field(
+        default=None, description="The last-value baseline on the same points (series only)."
+    )
+    forecast: Values | None = Field(
+        default=None, description="`horizon` steps past the end of the series."
+    )
+
+
+class VersionStatus(StrEnum):
+    ok = "ok"
+    broken = "broken"
+
+
+class VersionPublic(BaseModel):
+    model_name: str
+    version: int
+    status: VersionStatus
+    error: str | None = None
+    card: ModelCard | None = None
+
+
+class ModelPublic(BaseModel):
+    model_name: str
+    latest_version: int | None
+    created_at: datetime | None = Field(description="When the latest version was trained.")
+    versions: int
+
+
+class ModelsPublic(BaseModel):
+    data: list[ModelPublic]
+    count: int
+
+
+class ModelDetail(BaseModel):
+    model_name: str
+    versions: list[VersionPublic]
+
+
+class Deleted(BaseModel):
+    model_name: str
+    versions: list[int]
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status_url: str
+
+
+class JobProgress(BaseModel):
+    epoch: int
+    total: int
+    loss: float
+    val_loss: float | None = None
+    elapsed: float
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    model_name: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: JobProgress | None = None
+    result: TrainResult | None = None
+    error: JobError | None = None
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int

@@ -1,0 +1,179 @@
+"""The model store: one folder per model name, one per version, on a local filesystem.
+
+    <root>/<name>/<version>/model.keras   the native Keras file
+    <root>/<name>/<version>/card.json     a ModelCard, validated on every read
+    <root>/<name>/.last_version           the highest version ever handed out (never reused)
+    <root>/<name>/.lock                   a file lock serialising version allocation and deletes
+    <root>/.tmp/                          versions being written; cleaned at start-up
+
+A version is written in full under .tmp and then renamed into place, so readers never see half a
+version and a crash mid-save leaves only a temporary folder. Version numbers come from a counter
+behind a file lock, which holds across processes sharing one root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+from pydantic import ValidationError
+
+from service.errors import InvalidInput, ModelBroken, ModelNotFound, VersionNotFound
+from service.schemas import MODEL_NAME_PATTERN, ModelCard
+
+MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
+_TMP = ".tmp"
+_NAME = re.compile(MODEL_NAME_PATTERN)
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """A version as found on disk: its card, or why it cannot be read."""
+
+    name: str
+    version: int
+    card: ModelCard | None
+    error: str | None = None
+
+
+class ModelStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def open(self) -> None:
+        """Create the root and drop temporary folders left by a crash."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.root / _TMP, ignore_errors=True)
+        (self.root / _TMP).mkdir()
+
+    def readable(self) -> bool:
+        return os.access(self.root, os.R_OK | os.W_OK | os.X_OK)
+
+    # Reading
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if _NAME.fullmatch(p.name) and p.is_dir())
+
+    def versions(self, name: str) -> list[int]:
+        folder = self._folder(name)
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+
+    def latest(self, name: str) -> int:
+        versions = self.versions(name)
+        if not versions:
+            raise ModelNotFound(f"model {name!r} does not exist", field="model_name")
+        return versions[-1]
+
+    def resolve(self, name: str, version: int | None) -> int:
+        """The version asked for, or the latest; 404 when either does not exist."""
+        if version is None:
+            return self.latest(name)
+        if version not in self.versions(name):
+            if not self.versions(name):
+                raise ModelNotFound(f"model {name!r} does not exist", field="model_name")
+            raise VersionNotFound(f"model {name!r} has no version {version}", field="version")
+        return version
+
+    def card(self, name: str, version: int) -> ModelCard:
+        path = self.version_dir(name, version) / CARD_FILE
+        try:
+            return ModelCard.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            if not path.parent.is_dir():
+                raise VersionNotFound(
+                    f"model {name!r} has no version {version}", field="version"
+                ) from None
+            raise ModelBroken(f"model {name}@{version} is broken: its card is missing") from None
+        except (ValidationError, ValueError, OSError) as error:
+            raise ModelBroken(
+                f"model {name}@{version} is broken: unreadable card ({error})"
+            ) from None
+
+    def stored(self, name: str) -> list[StoredVersion]:
+        """Every version with its card; a broken version is reported, not raised."""
+        return [self._stored(name, v) for v in self.versions(name)]
+
+    def _stored(self, name: str, version: int) -> StoredVersion:
+        try:
+            card = self.card(name, version)
+        except ModelBroken as error:
+            return StoredVersion(name, version, None, error.message)
+        if not (self.version_dir(name, version) / MODEL_FILE).is_file():
+            return StoredVersion(name, version, None, f"model {name}@{version}: weights missing")
+        return StoredVersion(name, version, card)
+
+    def model_path(self, name: str, version: int) -> Path:
+        return self.version_dir(name, version) / MODEL_FILE
+
+    def version_dir(self, name: str, version: int) -> Path:
+        return self._folder(name) / str(version)
+
+    # Writing
+
+    def save(self, name: str, write: Callable[[Path, int], None]) -> int:
+        """Allocate the next version, let `write(folder, version)` fill a temporary folder, and
+        publish it with one rename. Nothing is published if `write` raises."""
+        folder = self._folder(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = self.root / _TMP / f"{name}-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        try:
+            with self._lock(name):
+                version = self._next_version(folder)
+            write(staging, version)
+            os.rename(staging, folder / str(version))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return version
+
+    def delete(self, name: str, version: int | None = None) -> list[int]:
+        """Delete one version or all of them; returns what was deleted. Counters are kept, so a
+        deleted version number is never handed out again."""
+        with self._lock(name):
+            targets = [self.resolve(name, version)] if version is not None else self.versions(name)
+            if not targets:
+                raise ModelNotFound(f"model {name!r} does not exist", field="model_name")
+            for v in targets:
+                # Rename first: a reader sees the version whole or not at all.
+                trash = self.root / _TMP / f"deleted-{name}-{v}-{uuid.uuid4().hex}"
+                os.rename(self.version_dir(name, v), trash)
+                shutil.rmtree(trash, ignore_errors=True)
+        return targets
+
+    def _next_version(self, folder: Path) -> int:
+        counter = folder / ".last_version"
+        last = int(counter.read_text()) if counter.exists() else 0
+        existing = max((int(p.name) for p in folder.iterdir() if p.name.isdigit()), default=0)
+        version = max(last, existing) + 1
+        _write_atomic(counter, str(version))
+        return version
+
+    @contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        folder = self._folder(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        with FileLock(folder / ".lock", timeout=30):
+            yield
+
+    def _folder(self, name: str) -> Path:
+        if not _NAME.fullmatch(name):
+            raise InvalidInput(f"model name {name!r} is not allowed", field="model_name")
+        return self.root / name
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,118 @@
+"""One training request, start to finish: examples from the request, the ML core, the store.
+
+Runs inside a training worker process (see jobs.py); the API process never imports this.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.errors import TrainingRejected
+from service.forecasting.data import (
+    DataKind,
+    Examples,
+    array_examples,
+    fingerprint,
+    series_examples,
+)
+from service.forecasting.pipeline import Trained, TrainingDiverged, train
+from service.forecasting.training import Progress
+from service.schemas import History, Metrics, ModelCard, TrainRequest
+from service.store import CARD_FILE, MODEL_FILE, ModelStore
+
+
+def examples(request: TrainRequest) -> tuple[Examples, Examples | None]:
+    """Training and test examples in the form the request gave them."""
+    if request.series is not None:
+        spec = request.spec
+        cut = partial(series_examples, window=spec.window, target_columns=spec.target_columns)
+        test = request.test_series
+        # Training windows every `stride` steps; test windows every step, as the lecture's test
+        # generator cuts them.
+        return cut(request.series, stride=spec.window.stride), (
+            None if test is None else cut(test, stride=1)
+        )
+    assert request.inputs is not None and request.targets is not None
+    test_examples = None
+    if request.test_inputs is not None and request.test_targets is not None:
+        test_examples = array_examples(request.test_inputs, request.test_targets)
+    return array_examples(request.inputs, request.targets), test_examples
+
+
+def train_and_store(
+    request: TrainRequest,
+    store: ModelStore,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> ModelCard:
+    """Train the requested model and store it as the next version; nothing is stored on failure."""
+    data, test = examples(request)
+    kind: DataKind = "series" if request.series is not None else "inputs"
+    try:
+        trained = train(
+            request.spec,
+            data,
+            kind=kind,
+            test=test,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
+        )
+    except TrainingDiverged as error:
+        raise TrainingRejected(str(error), field="spec") from None
+    if trained.fit.stop_reason == "cancelled":
+        raise TrainingRejected("training was cancelled; nothing was stored")
+    source = request.series if request.series is not None else request.inputs
+    assert source is not None
+    card_fields = _card_fields(request, trained, fingerprint(source, *_targets(request)))
+
+    def write(folder: Path, version: int) -> None:
+        trained.model.save(folder / MODEL_FILE)
+        card = ModelCard(version=version, **card_fields)
+        (folder / CARD_FILE).write_text(card.model_dump_json(indent=2))
+
+    version = store.save(request.model_name, write)
+    return store.card(request.model_name, version)
+
+
+def _targets(request: TrainRequest) -> list[np.ndarray]:
+    return [] if request.targets is None else [request.targets]
+
+
+def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str) -> dict[str, Any]:
+    prep = trained.preprocessing
+    return {
+        "model_name": request.model_name,
+        "created_at": datetime.now(UTC),
+        "spec": request.spec,
+        "preprocessing": prep,
+        "input_shape": (prep.timesteps, prep.features),
+        "metrics": Metrics(**trained.metrics),
+        "history": History(**trained.fit.history),
+        "epochs_run": trained.fit.epochs_run,
+        "stop_reason": trained.fit.stop_reason,
+        "train_seconds": round(trained.fit.seconds, 4),
+        "train_examples": trained.examples,
+        "data_fingerprint": data_fingerprint,
+        "library_versions": library_versions(),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    import keras
+    import numpy
+    import tensorflow
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+    }

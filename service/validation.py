@@ -1,0 +1,75 @@
+"""Checks that need the stored model: shapes against its input shape, what it can forecast."""
+
+from __future__ import annotations
+
+from service.config import get_settings
+from service.errors import InvalidInput
+from service.forecasting.windowing import as_2d, window_count
+from service.schemas import ForecastRequest, ModelCard
+
+
+def check_forecast_request(request: ForecastRequest, card: ModelCard) -> None:
+    if request.inputs is not None:
+        _check_inputs(request, card)
+    else:
+        _check_series(request, card)
+
+
+def _label(card: ModelCard) -> str:
+    return f"{card.model_name}@{card.version}"
+
+
+def _check_inputs(request: ForecastRequest, card: ModelCard) -> None:
+    assert request.inputs is not None
+    timesteps, features = card.input_shape
+    _, got_timesteps, got_features = request.inputs.shape
+    if got_timesteps != timesteps:
+        raise InvalidInput(
+            f"inputs has windows of {got_timesteps} timesteps, model {_label(card)} expects "
+            f"{timesteps}",
+            field="inputs",
+        )
+    if got_features != features:
+        raise InvalidInput(
+            f"inputs has {got_features} features per timestep, model {_label(card)} expects "
+            f"{features}",
+            field="inputs",
+        )
+    outputs = card.preprocessing.outputs
+    if request.targets is not None and as_2d(request.targets).shape[1] != outputs:
+        raise InvalidInput(
+            f"targets has {as_2d(request.targets).shape[1]} columns, model {_label(card)} "
+            f"predicts {outputs}",
+            field="targets",
+        )
+
+
+def _check_series(request: ForecastRequest, card: ModelCard) -> None:
+    assert request.series is not None
+    prep, series = card.preprocessing, as_2d(request.series)
+    if prep.window is None:
+        raise InvalidInput(
+            f"model {_label(card)} was trained on ready-made windows, not a series; send "
+            f"`inputs` of shape [batch, {card.input_shape[0]}, {card.input_shape[1]}]",
+            field="series",
+        )
+    if series.shape[1] != prep.features:
+        raise InvalidInput(
+            f"series has {series.shape[1]} features, model {_label(card)} expects {prep.features}",
+            field="series",
+        )
+    if len(series) < prep.window.length:
+        raise InvalidInput(
+            f"series has {len(series)} rows, model {_label(card)} needs at least one window of "
+            f"{prep.window.length}",
+            field="series",
+        )
+    limit = get_settings().max_windows
+    if window_count(len(series), length=prep.window.length, stride=request.stride) > limit:
+        raise InvalidInput(f"series gives more than {limit} windows; raise stride", field="series")
+    if request.horizon and not prep.recursive:
+        raise InvalidInput(
+            f"model {_label(card)} predicts columns {prep.target_columns} of {prep.features}; a "
+            f"forecast past the end needs a model that predicts every column",
+            field="horizon",
+        )
