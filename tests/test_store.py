@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from service.errors import InvalidInput, ModelBroken, ModelNotFound, VersionNotFound
+from service.store import CARD_FILE, MODEL_FILE, ModelStore
+
+
+def fake_write(folder: Path, version: int) -> None:
+    (folder / MODEL_FILE).write_bytes(b"weights")
+    (folder / CARD_FILE).write_text(json.dumps({"version": version}))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    store = ModelStore(tmp_path / "store")
+    store.open()
+    return store
+
+
+def test_versions_count_up_from_one(store: ModelStore) -> None:
+    assert [store.save("m", fake_write) for _ in range(3)] == [1, 2, 3]
+    assert store.versions("m") == [1, 2, 3]
+    assert store.latest("m") == 3
+    assert store.names() == ["m"]
+
+
+def test_failed_write_publishes_nothing(store: ModelStore) -> None:
+    def explode(folder: Path, version: int) -> None:
+        (folder / MODEL_FILE).write_bytes(b"half")
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        store.save("m", explode)
+    assert store.versions("m") == []
+    assert list((store.root / ".tmp").iterdir()) == []
+
+
+def test_concurrent_saves_get_distinct_versions(store: ModelStore) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(pool.map(lambda _: store.save("busy", fake_write), range(24)))
+    assert sorted(versions) == list(range(1, 25))
+
+
+def test_open_cleans_leftover_temporary_folders(store: ModelStore) -> None:
+    leftover = store.root / ".tmp" / "m-crashed"
+    leftover.mkdir()
+    (leftover / MODEL_FILE).write_bytes(b"partial")
+    store.open()
+    assert not leftover.exists()
+
+
+def test_deleted_numbers_are_not_reused(store: ModelStore) -> None:
+    store.save("m", fake_write)
+    store.save("m", fake_write)
+    assert store.delete("m", 2) == [2]
+    assert store.save("m", fake_write) == 3
+    assert store.delete("m") == [1, 3]
+    assert store.save("m", fake_write) == 4
+
+
+def test_missing_things_raise_typed_errors(store: ModelStore) -> None:
+    with pytest.raises(ModelNotFound):
+        store.latest("nothing")
+    store.save("m", fake_write)
+    with pytest.raises(VersionNotFound):
+        store.resolve("m", 5)
+    with pytest.raises(ModelBroken, match="m@1"):
+        store.card("m", 1)  # the fake card is not a valid ModelCard
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../x", "/etc", "a/b", "", "x" * 65, "a\n", "é"])
+def test_names_cannot_leave_the_root(store: ModelStore, name: str) -> None:
+    with pytest.raises(InvalidInput):
+        store.save(name, fake_write)
+    with pytest.raises(InvalidInput):
+        store.versions(name)
