@@ -13,6 +13,7 @@ from service.arrays import ArrayField
 from service.config import get_settings
 from service.forecasting.data import Preprocessing
 from service.forecasting.spec import TrainSpec
+from service.forecasting.training import StopReason
 from service.forecasting.windowing import as_2d, window_count
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
@@ -203,9 +204,6 @@ class Metrics(BaseModel):
 class History(BaseModel):
     loss: list[float]
     val_loss: list[float] | None = None
-
-
-StopReason = Literal["epochs", "early_stopping", "max_seconds", "cancelled", "diverged"]
 
 
 class ModelCard(BaseModel):

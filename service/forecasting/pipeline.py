@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 DEFAULT_EPOCHS = 2000
 DEFAULT_LEARNING_RATE = 0.03
 DEFAULT_MAX_BATCH = 1024
-DEFAULT_PATIENCE = 200
+DEFAULT_PATIENCE = 300
+# Converged: the loss, in scaled units, is a millionth of the data's variance (standard scaling).
+DEFAULT_TOLERANCE = 1e-6
 DEFAULT_REDUCE_LR_PATIENCE = 100
 
 
@@ -47,6 +49,7 @@ def fit_config(spec: TrainSpec, n_examples: int) -> FitConfig:
         batch_size=spec.batch_size or min(n_examples, DEFAULT_MAX_BATCH),
         patience=spec.early_stopping_patience or (DEFAULT_PATIENCE if defaults else None),
         reduce_lr_patience=DEFAULT_REDUCE_LR_PATIENCE if spec.learning_rate is None else None,
+        tolerance=spec.tolerance or (DEFAULT_TOLERANCE if defaults else None),
         max_seconds=spec.max_seconds,
         seed=spec.seed,
     )

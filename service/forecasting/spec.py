@@ -98,8 +98,14 @@ class TrainSpec(BaseModel):
     early_stopping_patience: int | None = Field(
         default=None,
         ge=1,
-        description="Epochs without improvement before stopping. Default: 200, or off when "
+        description="Epochs without improvement before stopping. Default: 300, or off when "
         "`epochs` is given explicitly.",
+    )
+    tolerance: float | None = Field(
+        default=None,
+        gt=0,
+        description="Stop once the (validation) loss, in scaled units, is below this. Default: "
+        "1e-6, or off when `epochs` is given explicitly.",
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     scaling: Scaling = "standard"

@@ -19,7 +19,9 @@ import numpy as np
 if TYPE_CHECKING:
     import keras
 
-StopReason = Literal["epochs", "early_stopping", "max_seconds", "cancelled", "diverged"]
+StopReason = Literal[
+    "epochs", "converged", "early_stopping", "max_seconds", "cancelled", "diverged"
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class FitConfig:
     reduce_lr_patience: int | None = None  # halve the learning rate after this many flat epochs
     min_learning_rate: float = 1e-4
     min_delta: float = 1e-3  # relative improvement that counts
+    tolerance: float | None = None  # stop once the monitored loss is below this
     max_seconds: float | None = None
     chunk_epochs: int = 50
     seed: int = 0
@@ -140,6 +143,8 @@ def _stop_reason(
         return "cancelled"
     if config.max_seconds is not None and elapsed >= config.max_seconds:
         return "max_seconds"
+    if config.tolerance is not None and monitor.best < config.tolerance:
+        return "converged"
     if monitor.should_stop():
         return "early_stopping"
     return None
