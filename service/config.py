@@ -19,7 +19,13 @@ class Settings(BaseSettings):
     )
     max_queued_jobs: int = Field(default=16, ge=1, description="Jobs waiting beyond the workers.")
     job_timeout_seconds: float = Field(default=3600, gt=0)
+    xla_cache: bool = Field(
+        default=True, description="Cache compiled training loops under <store_dir>/.cache/xla."
+    )
     cache_models: int = Field(default=32, ge=1, description="Model versions kept loaded.")
+    cache_bytes: int = Field(
+        default=512 * 2**20, ge=1, description="Bytes of model files kept loaded."
+    )
 
     # Limits on requests, enforced before any work is done.
     max_series_length: int = Field(default=1_000_000, ge=1)

@@ -42,11 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             threads=settings.worker_threads,
             max_queued=settings.max_queued_jobs,
             timeout_seconds=settings.job_timeout_seconds,
+            xla_cache=settings.store_dir / ".cache" / "xla" if settings.xla_cache else None,
         )
         job_manager.start()
         app.state.store = store
         app.state.jobs = job_manager
-        app.state.cache = ModelCache(store, capacity=settings.cache_models)
+        app.state.cache = ModelCache(
+            store, capacity=settings.cache_models, max_bytes=settings.cache_bytes
+        )
         log.info("serving models from %s", settings.store_dir.resolve())
         try:
             yield

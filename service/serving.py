@@ -1,15 +1,20 @@
-"""Loaded models for serving: each version loaded once, warmed up, kept in a bounded LRU."""
+"""Loaded models for serving: each version loaded once, warmed up, kept in a bounded LRU.
+
+A version is served through ONNX Runtime from the `model.onnx` exported at training time; a
+version without one (an export that failed) falls back to Keras, importing TensorFlow on demand.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from service.errors import ModelBroken
-from service.forecasting.inference import Forecaster, keras_forward
+from service.forecasting.inference import Forecaster, Forward
 from service.schemas import ModelCard
 from service.store import ModelStore
 
@@ -18,14 +23,18 @@ from service.store import ModelStore
 class LoadedModel:
     card: ModelCard
     forecaster: Forecaster
+    runtime: str  # "onnx" or "keras"
+    size: int  # bytes on disk, a proxy for memory held
 
 
 class ModelCache:
-    def __init__(self, store: ModelStore, *, capacity: int) -> None:
+    def __init__(self, store: ModelStore, *, capacity: int, max_bytes: int) -> None:
         self.store = store
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self._models: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
+        self._loading: dict[tuple[str, int], threading.Lock] = {}
         self.hits = 0
         self.misses = 0
 
@@ -36,12 +45,19 @@ class ModelCache:
                 self._models.move_to_end(key)
                 self.hits += 1
                 return self._models[key]
-            self.misses += 1
-            # Loading under the lock: concurrent first requests load a version once, not N times.
+            loading = self._loading.setdefault(key, threading.Lock())
+        # One lock per version: concurrent first requests load it once, other models stay served.
+        with loading:
+            with self._lock:
+                if key in self._models:
+                    self.hits += 1
+                    return self._models[key]
+                self.misses += 1
             loaded = self._load(name, version)
-            self._models[key] = loaded
-            while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
+            with self._lock:
+                self._models[key] = loaded
+                self._loading.pop(key, None)
+                self._shrink()
             return loaded
 
     def evict(self, name: str, version: int | None = None) -> None:
@@ -52,15 +68,42 @@ class ModelCache:
     def __len__(self) -> int:
         return len(self._models)
 
+    @property
+    def bytes(self) -> int:
+        return sum(m.size for m in self._models.values())
+
+    def _shrink(self) -> None:
+        """Drop least recently used versions past the count or byte limit (keeping the newest)."""
+        while len(self._models) > 1 and (
+            len(self._models) > self.capacity or self.bytes > self.max_bytes
+        ):
+            self._models.popitem(last=False)
+
     def _load(self, name: str, version: int) -> LoadedModel:
         card = self.store.card(name, version)
+        onnx_path = self.store.onnx_path(name, version)
         try:
-            import keras
-
-            model = keras.saving.load_model(self.store.model_path(name, version), compile=False)
+            if onnx_path.is_file():
+                runtime, forward, size = "onnx", _onnx(onnx_path), onnx_path.stat().st_size
+            else:
+                keras_path = self.store.model_path(name, version)
+                runtime, forward, size = "keras", _keras(keras_path), keras_path.stat().st_size
+            timesteps, features = card.input_shape
+            forward(np.zeros((1, timesteps, features), np.float32))  # warm up, fail early
         except Exception as error:  # any unreadable file is the same problem to a client
             raise ModelBroken(f"model {name}@{version} is broken: {error}") from None
-        forecaster = Forecaster(keras_forward(model), card.preprocessing)
-        timesteps, features = card.input_shape
-        forecaster.forward(np.zeros((1, timesteps, features), np.float32))  # trace once, now
-        return LoadedModel(card, forecaster)
+        return LoadedModel(card, Forecaster(forward, card.preprocessing), runtime, size)
+
+
+def _onnx(path: Path) -> Forward:
+    from service.forecasting.export import onnx_forward
+
+    return onnx_forward(path)
+
+
+def _keras(path: Path) -> Forward:
+    import keras
+
+    from service.forecasting.inference import keras_forward
+
+    return keras_forward(keras.saving.load_model(path, compile=False))

@@ -1,6 +1,7 @@
 """The model store: one folder per model name, one per version, on a local filesystem.
 
     <root>/<name>/<version>/model.keras   the native Keras file
+    <root>/<name>/<version>/model.onnx    the same network exported for serving (optional)
     <root>/<name>/<version>/card.json     a ModelCard, validated on every read
     <root>/<name>/.last_version           the highest version ever handed out (never reused)
     <root>/<name>/.lock                   a file lock serialising version allocation and deletes
@@ -29,6 +30,7 @@ from service.errors import InvalidInput, ModelBroken, ModelNotFound, VersionNotF
 from service.schemas import MODEL_NAME_PATTERN, ModelCard
 
 MODEL_FILE = "model.keras"
+ONNX_FILE = "model.onnx"
 CARD_FILE = "card.json"
 _TMP = ".tmp"
 _NAME = re.compile(MODEL_NAME_PATTERN)
@@ -116,6 +118,9 @@ class ModelStore:
 
     def model_path(self, name: str, version: int) -> Path:
         return self.version_dir(name, version) / MODEL_FILE
+
+    def onnx_path(self, name: str, version: int) -> Path:
+        return self.version_dir(name, version) / ONNX_FILE
 
     def version_dir(self, name: str, version: int) -> Path:
         return self._folder(name) / str(version)

@@ -5,6 +5,7 @@ Runs inside a training worker process (see jobs.py); the API process never impor
 
 from __future__ import annotations
 
+import logging
 import platform
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,7 +26,9 @@ from service.forecasting.data import (
 from service.forecasting.pipeline import Trained, TrainingDiverged, train
 from service.forecasting.training import Progress
 from service.schemas import History, Metrics, ModelCard, TrainRequest
-from service.store import CARD_FILE, MODEL_FILE, ModelStore
+from service.store import CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore
+
+log = logging.getLogger(__name__)
 
 
 def examples(request: TrainRequest) -> tuple[Examples, Examples | None]:
@@ -75,11 +78,28 @@ def train_and_store(
 
     def write(folder: Path, version: int) -> None:
         trained.model.save(folder / MODEL_FILE)
+        _export(trained, folder / ONNX_FILE)
         card = ModelCard(version=version, **card_fields)
         (folder / CARD_FILE).write_text(card.model_dump_json(indent=2))
 
     version = store.save(request.model_name, write)
     return store.card(request.model_name, version)
+
+
+def _export(trained: Trained, path: Path) -> None:
+    """Export for serving, and keep the export only if it agrees with Keras on held-out windows;
+    without it the version is still served, through Keras."""
+    from service.forecasting.export import export_onnx, onnx_forward
+
+    try:
+        export_onnx(trained.model, path)
+        probe = np.random.default_rng(0).normal(size=(8, *trained.model.input_shape[1:]))
+        probe = probe.astype(np.float32)
+        expected = trained.model.predict_on_batch(probe)
+        np.testing.assert_allclose(onnx_forward(path)(probe), expected, rtol=1e-5, atol=1e-6)
+    except Exception as error:  # the export is an optimisation; never fail a training for it
+        log.warning("ONNX export of %s skipped: %r", trained.model.name, error)
+        path.unlink(missing_ok=True)
 
 
 def _targets(request: TrainRequest) -> list[np.ndarray]:

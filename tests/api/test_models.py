@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import sine, train_body
@@ -94,7 +95,30 @@ def test_broken_version_is_reported_and_others_keep_serving(
 
 def test_corrupt_weights_give_409_not_500(client: TestClient, store_dir: Path) -> None:
     train(client, "garbled")
-    (store_dir / "garbled" / "1" / "model.keras").write_bytes(b"not a zip file")
+    (store_dir / "garbled" / "1" / "model.onnx").write_bytes(b"not a model")
     response = client.post("/forecast", json={"model_name": "garbled", "series": sine(6)})
     assert response.status_code == 409
     assert "garbled@1" in response.json()["detail"]
+
+
+def test_version_without_onnx_export_is_served_through_keras(
+    client: TestClient, store_dir: Path
+) -> None:
+    train(client, "keras-only")
+    with_onnx = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
+    client.delete("/models/keras-only/versions/1")
+    train(client, "keras-only")
+    (store_dir / "keras-only" / "2" / "model.onnx").unlink()
+    response = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
+    assert response.status_code == 200
+    # Same seed, same data: the same network, whichever runtime serves it.
+    assert response.json()["predictions"] == pytest.approx(
+        with_onnx.json()["predictions"], rel=1e-5
+    )
+    (store_dir / "keras-only" / "2" / "model.keras").write_bytes(b"garbage")
+    client.delete("/models/keras-only/versions/2")  # evicts the loaded copy
+    train(client, "keras-only")
+    (store_dir / "keras-only" / "3" / "model.onnx").unlink()
+    (store_dir / "keras-only" / "3" / "model.keras").write_bytes(b"garbage")
+    broken = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
+    assert broken.status_code == 409

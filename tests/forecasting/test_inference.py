@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from service.forecasting.data import series_examples
+from service.forecasting.export import export_onnx, onnx_forward
 from service.forecasting.inference import Forecaster, keras_forward
 from service.forecasting.pipeline import Trained, train
 from service.forecasting.spec import TrainSpec, WindowSpec
@@ -33,11 +37,27 @@ def trained_on_sine(spec: TrainSpec) -> Trained:
     ],
     ids=["lstm", "gru", "simple_rnn", "dense", "stack"],
 )
-def test_compiled_forward_agrees_with_keras_predict(spec: TrainSpec) -> None:
+def test_serving_paths_agree_with_keras_predict(spec: TrainSpec, tmp_path: Path) -> None:
+    """Both fast paths (a compiled Keras call, ONNX Runtime) give what `predict` gives."""
     trained = trained_on_sine(spec)
+    export_onnx(trained.model, tmp_path / "model.onnx")
     x = np.random.default_rng(0).normal(size=(33, spec.window.timesteps, 1)).astype(np.float32)
     expected = trained.model.predict(x, verbose=0)
-    np.testing.assert_allclose(keras_forward(trained.model)(x), expected, rtol=1e-6, atol=1e-7)
+    for forward in (keras_forward(trained.model), onnx_forward(tmp_path / "model.onnx")):
+        np.testing.assert_allclose(forward(x), expected, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(forward(x[:1]), expected[:1], rtol=1e-6, atol=1e-7)
+
+
+def test_onnx_forward_is_safe_under_concurrent_calls(tmp_path: Path) -> None:
+    trained = trained_on_sine(TrainSpec(units=4, epochs=2))
+    export_onnx(trained.model, tmp_path / "model.onnx")
+    forward = onnx_forward(tmp_path / "model.onnx")
+    inputs = [np.full((3, 20, 1), i / 10, np.float32) for i in range(16)]
+    expected = [forward(x) for x in inputs]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(forward, inputs * 4))
+    for i, result in enumerate(got):
+        np.testing.assert_array_equal(result, expected[i % 16])
 
 
 def test_predictions_are_in_original_units() -> None:
