@@ -1,0 +1,77 @@
+"""The job layer alone: worker processes that die or overrun their time limit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.jobs import Job, JobManager, JobStatus
+from service.schemas import TrainRequest
+from service.store import ModelStore
+from tests.conftest import tiny_spec, train_body
+
+
+def request(name: str, **spec: object) -> TrainRequest:
+    return TrainRequest.model_validate(train_body(name, spec=tiny_spec(**spec)))
+
+
+def wait(job: Job, *, status: set[JobStatus], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while job.status not in status:
+        assert time.monotonic() < deadline, f"job stuck in {job.status}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    store = ModelStore(tmp_path / "store")
+    store.open()
+    return store
+
+
+@pytest.fixture
+def manager(store: ModelStore) -> Iterator[JobManager]:
+    manager = JobManager(store.root, timeout_seconds=2.0)
+    manager.start()
+    yield manager
+    manager.shutdown()
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(
+    manager: JobManager, store: ModelStore
+) -> None:
+    job = manager.submit(request("victim", epochs=20_000, batch_size=4))
+    wait(job, status={JobStatus.running})
+    while job.progress is None:  # well into training, not still importing
+        time.sleep(0.05)
+    assert job.pid is not None
+    os.kill(job.pid, signal.SIGKILL)
+    wait(job, status={JobStatus.failed, JobStatus.succeeded})
+    assert job.status is JobStatus.failed
+    assert job.error is not None
+    assert "worker died" in job.error["message"]
+    assert store.versions("victim") == []
+    assert list((store.root / ".tmp").iterdir()) == []
+    # A new worker takes the next job.
+    survivor = manager.submit(request("survivor"))
+    wait(survivor, status={JobStatus.succeeded, JobStatus.failed})
+    assert survivor.status is JobStatus.succeeded
+    assert store.versions("survivor") == [1]
+
+
+@pytest.mark.slow
+def test_job_past_its_time_limit_is_stopped_and_marked(
+    manager: JobManager, store: ModelStore
+) -> None:
+    job = manager.submit(request("slow", epochs=20_000, batch_size=4))
+    wait(job, status={JobStatus.failed, JobStatus.succeeded}, timeout=60)
+    assert job.status is JobStatus.failed
+    assert job.error is not None
+    assert "time limit of 2 s" in job.error["message"]
+    assert store.versions("slow") == []
