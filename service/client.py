@@ -1,0 +1,154 @@
+"""A small typed Python client for the service, over httpx.
+
+    from service.client import ForecastClient
+
+    client = ForecastClient("http://127.0.0.1:8000")
+    result = client.train("sine", series=[...], spec={"architecture": "gru"})
+    forecast = client.forecast("sine", series=[...], horizon=20)
+
+Errors raise `RequestFailed` (4xx: the request is wrong, `detail` says why) or `ServerFailed`
+(5xx). Pass `transport=` (e.g. `httpx.ASGITransport`) or `http=` to use it in-process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+JSON = dict[str, Any]
+Values = Sequence[float] | Sequence[Sequence[float]]
+
+_FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+class ServiceResponseError(Exception):
+    def __init__(self, status_code: int, detail: Any) -> None:
+        super().__init__(f"{status_code}: {detail}")
+        self.status_code = status_code
+        self.detail = detail
+
+
+class RequestFailed(ServiceResponseError):
+    """A 4xx answer: the request was wrong (unknown model, bad shape, queue full...)."""
+
+
+class ServerFailed(ServiceResponseError):
+    """A 5xx answer."""
+
+
+class ForecastClient:
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout: float = 600,
+        http: httpx.Client | None = None,
+    ) -> None:
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self.http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
+
+    def __enter__(self) -> ForecastClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+    # Training
+
+    def train(self, model_name: str, *, spec: JSON | None = None, **data: Any) -> JSON:
+        """Train and wait; returns the TrainResult (version, metrics, history)."""
+        return self._call("POST", "/train", json=_train_body(model_name, spec, data))
+
+    def train_async(self, model_name: str, *, spec: JSON | None = None, **data: Any) -> str:
+        """Start a training job; returns its id (see `job`, `wait`, `cancel`)."""
+        body = {**_train_body(model_name, spec, data), "async": True}
+        return str(self._call("POST", "/train", json=body)["job_id"])
+
+    def job(self, job_id: str) -> JSON:
+        return self._call("GET", f"/jobs/{job_id}")
+
+    def jobs(self) -> list[JSON]:
+        return list(self._call("GET", "/jobs")["data"])
+
+    def cancel(self, job_id: str) -> JSON:
+        return self._call("DELETE", f"/jobs/{job_id}")
+
+    def wait(self, job_id: str, *, timeout: float = 3600, poll: float = 0.2) -> JSON:
+        """Poll a job until it finishes; returns its result, or raises its error."""
+        deadline = time.monotonic() + timeout
+        while (job := self.job(job_id))["status"] not in _FINISHED:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
+            time.sleep(poll)
+        if job["status"] != "succeeded":
+            raise RequestFailed(422, job["error"])
+        return dict(job["result"])
+
+    # Forecasting
+
+    def forecast(
+        self,
+        model_name: str,
+        *,
+        series: Values | None = None,
+        inputs: Sequence[Any] | None = None,
+        targets: Values | None = None,
+        horizon: int = 0,
+        version: int | None = None,
+    ) -> JSON:
+        body = {
+            "model_name": model_name,
+            "series": series,
+            "inputs": inputs,
+            "targets": targets,
+            "horizon": horizon,
+            "version": version,
+        }
+        return self._call("POST", "/forecast", json=_without_none(body))
+
+    # Models
+
+    def models(self) -> list[JSON]:
+        return list(self._call("GET", "/models")["data"])
+
+    def model(self, model_name: str) -> JSON:
+        return self._call("GET", f"/models/{model_name}")
+
+    def delete(self, model_name: str, version: int | None = None) -> JSON:
+        path = f"/models/{model_name}" + (f"/versions/{version}" if version else "")
+        return self._call("DELETE", path)
+
+    def wait_ready(self, *, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.http.get("/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service not ready after {timeout} s")
+            time.sleep(0.2)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> JSON:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text
+            error = RequestFailed if response.status_code < 500 else ServerFailed
+            raise error(response.status_code, detail)
+        return dict(response.json())
+
+
+def _train_body(model_name: str, spec: JSON | None, data: JSON) -> JSON:
+    return _without_none({"model_name": model_name, "spec": spec, **data})
+
+
+def _without_none(body: JSON) -> JSON:
+    return {k: v for k, v in body.items() if v is not None}

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.client import ForecastClient, RequestFailed
+from tests.conftest import sine, tiny_spec
+
+
+def test_round_trip_train_forecast_delete(client: TestClient) -> None:
+    api = ForecastClient(http=client)
+    result = api.train("via-client", series=sine(40), spec=tiny_spec())
+    assert result["version"] == 1
+    forecast = api.forecast("via-client", series=sine(10), horizon=3)
+    assert len(forecast["predictions"]) == 5
+    assert len(forecast["forecast"]) == 3
+    assert "via-client" in [m["model_name"] for m in api.models()]
+    job_id = api.train_async("via-client", series=sine(40), spec=tiny_spec())
+    assert api.wait(job_id)["version"] == 2
+    assert api.delete("via-client", 1)["versions"] == [1]
+    assert [v["version"] for v in api.model("via-client")["versions"]] == [2]
+    assert api.delete("via-client")["versions"] == [2]
+
+
+def test_errors_are_typed(client: TestClient) -> None:
+    api = ForecastClient(http=client)
+    with pytest.raises(RequestFailed) as missing:
+        api.forecast("no-such-model", series=sine(10))
+    assert missing.value.status_code == 404
+    with pytest.raises(RequestFailed) as invalid:
+        api.train("bad", series=[1.0, 2.0])
+    assert invalid.value.status_code == 422
