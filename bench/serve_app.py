@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from service.api.deps import CacheDep, StoreDep
 from service.api.forecast import forecast
@@ -32,7 +32,7 @@ def create_bench_app() -> FastAPI:
         return ForecastResult(model_name=request.model_name, version=0, predictions=[], mse=None)
 
     @app.post("/bench/predict", response_model=ForecastResult)
-    def predict(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> ForecastResult:
+    def predict(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Response:
         return forecast(request, store, _PredictCache(cache, store))  # type: ignore[arg-type]
 
     return app

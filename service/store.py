@@ -49,6 +49,7 @@ class StoredVersion:
 class ModelStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._listings: dict[str, tuple[tuple[int, int, int], list[int]]] = {}
 
     def open(self) -> None:
         """Create the root and drop temporary folders left by a crash."""
@@ -67,10 +68,20 @@ class ModelStore:
         return sorted(p.name for p in self.root.iterdir() if _NAME.fullmatch(p.name) and p.is_dir())
 
     def versions(self, name: str) -> list[int]:
+        """The versions on disk. Every forecast asks, so the listing is kept until the folder
+        changes (its mtime, link count or inode), which a stat tells without listing it."""
         folder = self._folder(name)
-        if not folder.is_dir():
+        try:
+            stat = folder.stat()
+        except FileNotFoundError:
             return []
-        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_nlink)
+        cached = self._listings.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        versions = sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+        self._listings[name] = (key, versions)
+        return versions
 
     def latest(self, name: str) -> int:
         versions = self.versions(name)

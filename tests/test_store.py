@@ -79,3 +79,14 @@ def test_names_cannot_leave_the_root(store: ModelStore, name: str) -> None:
         store.save(name, fake_write)
     with pytest.raises(InvalidInput):
         store.versions(name)
+
+
+def test_listing_follows_changes_made_by_another_process(store: ModelStore) -> None:
+    other = ModelStore(store.root)  # another API process or worker sharing the root
+    store.save("shared", fake_write)
+    assert other.versions("shared") == [1]
+    store.save("shared", fake_write)
+    assert other.versions("shared") == [1, 2]
+    store.delete("shared", 1)
+    assert other.versions("shared") == [2]
+    assert other.latest("shared") == 2

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from service.api.deps import CacheDep, StoreDep
 from service.forecasting.inference import Forecaster
@@ -13,7 +13,7 @@ router = APIRouter(tags=["forecast"])
 
 
 @router.post("/forecast", response_model=ForecastResult)
-def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> ForecastResult:
+def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Response:
     """One-step predictions for every window, the MSE against the actuals, and optionally a
     recursive forecast `horizon` steps past the end of the series.
 
@@ -34,7 +34,8 @@ def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Fore
         result.predictions = _values(predictions)
         if request.targets is not None:
             result.mse = mse(request.targets.reshape(predictions.shape), predictions)
-    return result
+    # Serialised once here: returning the model would have FastAPI validate it again.
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 def _series_predictions(
