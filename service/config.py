@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -28,15 +27,44 @@ class Settings(BaseSettings):
     )
 
     # Limits on requests, enforced before any work is done.
+    max_body_bytes: int = Field(default=64 * 2**20, ge=1024, description="Request body size.")
     max_series_length: int = Field(default=1_000_000, ge=1)
     max_windows: int = Field(default=200_000, ge=1)
     max_features: int = Field(default=256, ge=1)
     max_horizon: int = Field(default=10_000, ge=1)
+    max_layers: int = Field(default=8, ge=1)
+    max_units: int = Field(default=1024, ge=1)
+    max_epochs: int = Field(default=20_000, ge=1)
+    max_training_work: float = Field(
+        default=1e11, gt=0, description="Windows x epochs x total units of one training."
+    )
+    max_versions: int = Field(default=1000, ge=1, description="Stored versions per model name.")
 
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(
+        default=None, description="Needed for training, cancelling and deleting when set."
+    )
+    api_key_read: SecretStr | None = Field(
+        default=None, description="Needed for reads and forecasts too when set."
+    )
     log_json: bool = False
 
+    def key(self, kind: str) -> str | None:
+        """The configured key for "write" or "read"; an empty value means no key."""
+        secret = self.api_key if kind == "write" else self.api_key_read
+        return secret.get_secret_value() or None if secret is not None else None
 
-@lru_cache
+
+_current: Settings | None = None
+
+
 def get_settings() -> Settings:
-    return Settings()
+    """The settings in force: the app's own once create_app() ran, else from the environment."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def use_settings(settings: Settings) -> None:
+    global _current
+    _current = settings

@@ -76,3 +76,11 @@ ERRORS_BY_CODE: dict[str, type[ServiceError]] = {
         TrainingRejected,
     )
 }
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+
+
+ERRORS_BY_CODE[Unauthorized.code] = Unauthorized

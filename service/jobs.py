@@ -140,6 +140,8 @@ class JobManager:
         if self._listener is not None:
             self._events.put(None)
             self._listener.join(timeout=5)
+            self._events.close()
+            self._events.join_thread()
 
     # Jobs
 

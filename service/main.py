@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from service.api import forecast, jobs, models, system, train
-from service.config import Settings, get_settings
-from service.errors import QueueFull, ServiceError
+from service.api.limits import BodySizeLimit
+from service.config import Settings, get_settings, use_settings
+from service.errors import QueueFull, ServiceError, Unauthorized
 from service.jobs import JobManager
 from service.serving import ModelCache
 from service.store import ModelStore
@@ -31,6 +32,7 @@ Try it: **POST /train** with the example trains the lecture's LSTM on a sine wav
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    use_settings(settings)  # request validation reads its limits from the same settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store, capacity=settings.cache_models, max_bytes=settings.cache_bytes
         )
         log.info("serving models from %s", settings.store_dir.resolve())
+        if settings.key("write") is None:
+            log.warning(
+                "FORECAST_API_KEY is not set: anyone who can reach this port may train and "
+                "delete models"
+            )
         try:
             yield
         finally:
@@ -67,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for module in (train, forecast, models, jobs, system):
         app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     return app
@@ -82,6 +90,8 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
     """One handler for every domain error; 422s look like FastAPI's own validation errors."""
     headers = {"Retry-After": "5"} if isinstance(error, QueueFull) else None
+    if isinstance(error, Unauthorized):
+        headers = {"WWW-Authenticate": "X-API-Key"}
     if error.status_code == 422:
         loc = ["body", error.field] if error.field else ["body"]
         detail: object = [{"loc": loc, "msg": error.message, "type": error.code}]

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.arrays import ArrayField
 from service.config import get_settings
 from service.forecasting.data import Preprocessing
+from service.forecasting.pipeline import DEFAULT_EPOCHS
 from service.forecasting.spec import TrainSpec
 from service.forecasting.training import StopReason
 from service.forecasting.windowing import as_2d, window_count
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
+# Device names some filesystems reserve, whatever the extension: refused so a store can move.
+_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?")
+
+
+def check_model_name(name: str) -> str:
+    """The pattern (ASCII letters, digits, `_.-`, not starting with `.`) and no reserved name."""
+    if not re.fullmatch(MODEL_NAME_PATTERN, name) or _RESERVED.fullmatch(name):
+        raise ValueError(
+            f"model name {name!r} is not allowed: use 1-64 letters, digits, `_`, "
+            "`.` or `-`, not starting with `.`, and not a reserved device name"
+        )
+    return name
+
+
 ModelName = Annotated[
     str,
+    AfterValidator(check_model_name),
     Field(
         pattern=MODEL_NAME_PATTERN,
         description="Letters, digits, `_`, `.` and `-`, 1-64 characters, not starting with `.`.",
@@ -70,6 +87,35 @@ def _check_targets(inputs: np.ndarray, targets: np.ndarray, *, names: tuple[str,
     if len(targets) != len(inputs):
         raise ValueError(
             f"{names[1]} has {len(targets)} rows but {names[0]} has {len(inputs)} windows"
+        )
+
+
+def _check_spec_limits(spec: TrainSpec, *, windows: int) -> None:
+    """The network's size and the training's work against the limits in settings."""
+    settings, layers = get_settings(), spec.resolved_layers()
+    if len(layers) > settings.max_layers:
+        raise ValueError(
+            f"spec.layers has {len(layers)} layers, the limit is {settings.max_layers} "
+            "(FORECAST_MAX_LAYERS)"
+        )
+    for i, layer in enumerate(layers):
+        if layer.units > settings.max_units:
+            field = "spec.units" if spec.layers is None else f"spec.layers[{i}].units"
+            raise ValueError(
+                f"{field} is {layer.units}, the limit is {settings.max_units} (FORECAST_MAX_UNITS)"
+            )
+    epochs = spec.epochs or DEFAULT_EPOCHS
+    if epochs > settings.max_epochs:
+        raise ValueError(
+            f"spec.epochs is {epochs}, the limit is {settings.max_epochs} (FORECAST_MAX_EPOCHS)"
+        )
+    units = sum(layer.units for layer in layers)
+    work = windows * epochs * units
+    if work > settings.max_training_work:
+        raise ValueError(
+            f"this training is {windows} windows x {epochs} epochs x {units} units = {work:.3g}, "
+            f"the limit is {settings.max_training_work:.3g} (FORECAST_MAX_TRAINING_WORK); "
+            "use fewer epochs, a larger window stride or smaller layers"
         )
 
 
@@ -125,9 +171,13 @@ class TrainRequest(BaseModel):
     def _shapes(self) -> TrainRequest:
         if self.series is not None:
             self._check_series()
+            window = self.spec.window
+            windows = window_count(len(self.series), length=window.length, stride=window.stride)
         else:
             assert self.inputs is not None and self.targets is not None
             self._check_inputs()
+            windows = len(self.inputs)
+        _check_spec_limits(self.spec, windows=windows)
         return self
 
     def _check_series(self) -> None:

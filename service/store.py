@@ -27,7 +27,7 @@ from filelock import FileLock
 from pydantic import ValidationError
 
 from service.errors import InvalidInput, ModelBroken, ModelNotFound, VersionNotFound
-from service.schemas import MODEL_NAME_PATTERN, ModelCard
+from service.schemas import MODEL_NAME_PATTERN, ModelCard, check_model_name
 
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
@@ -184,9 +184,10 @@ class ModelStore:
             yield
 
     def _folder(self, name: str) -> Path:
-        if not _NAME.fullmatch(name):
-            raise InvalidInput(f"model name {name!r} is not allowed", field="model_name")
-        return self.root / name
+        try:
+            return self.root / check_model_name(name)
+        except ValueError as error:
+            raise InvalidInput(str(error), field="model_name") from None
 
 
 def _write_atomic(path: Path, text: str) -> None:

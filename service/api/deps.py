@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from pydantic import AfterValidator
 
 from service.jobs import JobManager
-from service.schemas import MODEL_NAME_PATTERN
+from service.schemas import MODEL_NAME_PATTERN, check_model_name
 from service.serving import ModelCache
 from service.store import ModelStore
 
@@ -30,7 +31,11 @@ def get_jobs(request: Request) -> JobManager:
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 CacheDep = Annotated[ModelCache, Depends(get_cache)]
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
-NamePath = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="The model's name.")]
+NamePath = Annotated[
+    str,
+    AfterValidator(check_model_name),
+    Path(pattern=MODEL_NAME_PATTERN, description="The model's name."),
+]
 
 
 def existing_model(name: NamePath, store: StoreDep) -> str:

@@ -4,6 +4,8 @@ import numpy as np
 from fastapi import APIRouter, Response
 
 from service.api.deps import CacheDep, StoreDep
+from service.api.responses import errors
+from service.api.security import Read
 from service.forecasting.inference import Forecaster
 from service.forecasting.pipeline import mse
 from service.schemas import ForecastRequest, ForecastResult, Values
@@ -12,7 +14,12 @@ from service.validation import check_forecast_request
 router = APIRouter(tags=["forecast"])
 
 
-@router.post("/forecast", response_model=ForecastResult)
+@router.post(
+    "/forecast",
+    response_model=ForecastResult,
+    dependencies=[Read],
+    responses=errors(400, 401, 404, 409, 413),
+)
 def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Response:
     """One-step predictions for every window, the MSE against the actuals, and optionally a
     recursive forecast `horizon` steps past the end of the series.

@@ -3,6 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.api.deps import JobsDep
+from service.api.responses import errors
+from service.api.security import Read, Write
 from service.jobs import Job, JobStatus
 from service.schemas import (
     JobError,
@@ -13,23 +15,23 @@ from service.schemas import (
     TrainResult,
 )
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=errors(401, 404))
 
 
-@router.get("", response_model=JobsPublic)
+@router.get("", response_model=JobsPublic, dependencies=[Read])
 def list_jobs(jobs: JobsDep) -> JobsPublic:
     """Recent training jobs, newest first."""
     data = [job_public(job) for job in jobs.list()]
     return JobsPublic(data=data, count=len(data))
 
 
-@router.get("/{job_id}", response_model=JobPublic)
+@router.get("/{job_id}", response_model=JobPublic, dependencies=[Read])
 def get_job(job_id: str, jobs: JobsDep) -> JobPublic:
     """A job's status, its progress while running, and its result or error when finished."""
     return job_public(jobs.get(job_id))
 
 
-@router.delete("/{job_id}", response_model=JobPublic)
+@router.delete("/{job_id}", response_model=JobPublic, dependencies=[Write])
 def cancel_job(job_id: str, jobs: JobsDep) -> JobPublic:
     """Cancel a job: at once if it is queued, at its next chunk of epochs if it is running.
     Nothing is stored for a cancelled job."""

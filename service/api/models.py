@@ -3,6 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.api.deps import CacheDep, ModelDep, StoreDep, VersionDep
+from service.api.responses import errors
+from service.api.security import Read, Write
 from service.schemas import (
     Deleted,
     ModelDetail,
@@ -13,10 +15,10 @@ from service.schemas import (
 )
 from service.store import ModelStore, StoredVersion
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], responses=errors(401, 404))
 
 
-@router.get("", response_model=ModelsPublic)
+@router.get("", response_model=ModelsPublic, dependencies=[Read])
 def list_models(store: StoreDep) -> ModelsPublic:
     """Every model with at least one version: its latest version and when it was trained."""
     data = [_summary(store, name) for name in store.names()]
@@ -24,19 +26,19 @@ def list_models(store: StoreDep) -> ModelsPublic:
     return ModelsPublic(data=models, count=len(models))
 
 
-@router.get("/{name}", response_model=ModelDetail)
+@router.get("/{name}", response_model=ModelDetail, dependencies=[Read])
 def get_model(name: ModelDep, store: StoreDep) -> ModelDetail:
     """A model's versions with their cards; a broken version is listed with its error."""
     return ModelDetail(model_name=name, versions=[_public(v) for v in store.stored(name)])
 
 
-@router.get("/{name}/versions/{version}", response_model=VersionPublic)
+@router.get("/{name}/versions/{version}", response_model=VersionPublic, dependencies=[Read])
 def get_version(model: VersionDep, store: StoreDep) -> VersionPublic:
     name, version = model
     return _public(next(v for v in store.stored(name) if v.version == version))
 
 
-@router.delete("/{name}", response_model=Deleted)
+@router.delete("/{name}", response_model=Deleted, dependencies=[Write])
 def delete_model(name: ModelDep, store: StoreDep, cache: CacheDep) -> Deleted:
     """Delete every version. Version numbers are not reused if the name is trained again."""
     deleted = store.delete(name)
@@ -44,7 +46,7 @@ def delete_model(name: ModelDep, store: StoreDep, cache: CacheDep) -> Deleted:
     return Deleted(model_name=name, versions=deleted)
 
 
-@router.delete("/{name}/versions/{version}", response_model=Deleted)
+@router.delete("/{name}/versions/{version}", response_model=Deleted, dependencies=[Write])
 def delete_version(model: VersionDep, store: StoreDep, cache: CacheDep) -> Deleted:
     name, version = model
     deleted = store.delete(name, version)

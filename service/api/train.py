@@ -4,6 +4,8 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from service.api.deps import JobsDep
+from service.api.responses import errors
+from service.api.security import Write
 from service.jobs import Job
 from service.schemas import JobAccepted, ModelCard, TrainRequest, TrainResult
 
@@ -12,11 +14,12 @@ router = APIRouter(tags=["train"])
 
 @router.post(
     "/train",
+    dependencies=[Write],
     status_code=status.HTTP_201_CREATED,
     response_model=TrainResult,
     responses={
         202: {"model": JobAccepted, "description": 'Accepted as a job (`"async": true`).'},
-        429: {"description": "Too many training jobs queued; see Retry-After."},
+        **errors(400, 401, 413, 429),
     },
 )
 async def train(request: TrainRequest, jobs: JobsDep) -> TrainResult | JSONResponse:

@@ -162,3 +162,20 @@ def test_cancelled_job_stores_nothing(client: TestClient) -> None:
 
 def test_unknown_job_is_404(client: TestClient) -> None:
     assert client.get("/jobs/nope").status_code == 404
+
+
+def test_diverging_training_fails_and_stores_nothing(client: TestClient, store_dir: Path) -> None:
+    from tests.conftest import store_listing
+
+    before = store_listing(store_dir)
+    body = train_body(
+        "diverges",
+        series=[1e4 * v for v in sine(60)],
+        test_series=None,
+        spec=tiny_spec(optimizer="sgd", learning_rate=10.0, scaling="none", epochs=50),
+    )
+    response = client.post("/train", json=body)
+    assert response.status_code == 422, response.text
+    assert "diverged" in response.json()["detail"][0]["msg"]
+    assert response.json()["detail"][0]["loc"] == ["body", "spec"]
+    assert store_listing(store_dir) == before

@@ -1,0 +1,26 @@
+"""Documented error answers, so the OpenAPI schema lists every status a route can give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ErrorPublic(BaseModel):
+    detail: str
+    code: str | None = None
+
+
+_DESCRIPTIONS = {
+    400: "The body is not JSON.",
+    401: "The API key (X-API-Key) is missing or wrong.",
+    404: "No such model, version or job.",
+    409: "The stored version is broken: its files cannot be read.",
+    413: "The body is larger than FORECAST_MAX_BODY_BYTES.",
+    429: "Too many training jobs queued; retry after Retry-After seconds.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorPublic, "description": _DESCRIPTIONS[code]} for code in codes}

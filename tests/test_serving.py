@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service.serving import ModelCache
+from service.store import ModelStore
+from tests.conftest import train_body
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
+    """Three tiny versions, trained in this process (no worker needed)."""
+    from service.schemas import TrainRequest
+    from service.trainer import train_and_store
+
+    store = ModelStore(tmp_path_factory.mktemp("serving"))
+    store.open()
+    for _ in range(3):
+        train_and_store(TrainRequest.model_validate(train_body("m")), store)
+    return store
+
+
+def test_each_version_is_loaded_once(trained_store: ModelStore) -> None:
+    cache = ModelCache(trained_store, capacity=8, max_bytes=2**30)
+    first = cache.get("m", 1)
+    assert cache.get("m", 1) is first
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert first.runtime == "onnx"
+
+
+def test_least_recently_used_is_evicted_past_the_count(trained_store: ModelStore) -> None:
+    cache = ModelCache(trained_store, capacity=2, max_bytes=2**30)
+    cache.get("m", 1)
+    cache.get("m", 2)
+    cache.get("m", 1)
+    cache.get("m", 3)  # evicts 2, the least recently used
+    assert len(cache) == 2
+    cache.get("m", 1)
+    assert cache.misses == 3
+    cache.get("m", 2)
+    assert cache.misses == 4
+
+
+def test_byte_limit_evicts_but_keeps_the_newest(trained_store: ModelStore) -> None:
+    cache = ModelCache(trained_store, capacity=8, max_bytes=1)
+    cache.get("m", 1)
+    cache.get("m", 2)
+    assert len(cache) == 1
+    assert cache.bytes > 1  # one model is always kept, however large
+
+
+def test_evict_drops_a_version_or_a_model(trained_store: ModelStore) -> None:
+    cache = ModelCache(trained_store, capacity=8, max_bytes=2**30)
+    for version in (1, 2, 3):
+        cache.get("m", version)
+    cache.evict("m", 2)
+    assert len(cache) == 2
+    cache.evict("m")
+    assert len(cache) == 0
+
+
+def test_card_lists_its_files(trained_store: ModelStore) -> None:
+    folder = trained_store.version_dir("m", 1)
+    assert sorted(p.name for p in folder.iterdir()) == ["card.json", "model.keras", "model.onnx"]
+    assert json.loads((folder / "card.json").read_text())["version"] == 1
