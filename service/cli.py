@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        access_log=False,  # the service logs each request itself, with its request id
     )
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,13 @@ class Job:
     killed: str | None = None  # why the watchdog killed its worker, if it did
     future: Future[dict[str, Any]] | None = field(default=None, repr=False)
 
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start (or creation, if it never ran) to finish."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - (self.started_at or self.created_at)).total_seconds()
+
     def raise_error(self) -> None:
         """Re-raise a failed job's error as the domain error it was in the worker."""
         if self.error is not None:
@@ -78,6 +86,8 @@ class JobManager:
         timeout_seconds: float = 3600,
         keep_finished: int = 200,
         xla_cache: Path | None = None,
+        on_finished: Callable[[Job], None] | None = None,
+        log_every_epochs: int = 500,
     ) -> None:
         self.store_root = store_root
         self.workers = workers
@@ -86,6 +96,8 @@ class JobManager:
         self.timeout_seconds = timeout_seconds
         self.keep_finished = keep_finished
         self.xla_cache = str(xla_cache) if xla_cache else None
+        self.on_finished = on_finished
+        self.log_every_epochs = log_every_epochs
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -228,7 +240,17 @@ class JobManager:
         job.error = error
         job.finished_at = datetime.now(UTC)
         job.status = status
-        log.info("training job %s for %s: %s", job.id, job.model_name, status)
+        log.info(
+            "training job %s for %s %s after %.1f s%s",
+            job.id,
+            job.model_name,
+            status,
+            job.duration,
+            f": {error['message']}" if error else "",
+            extra={"job_id": job.id, "model_name": job.model_name, "status": str(status)},
+        )
+        if self.on_finished is not None:
+            self.on_finished(job)
 
     def _listen(self) -> None:
         while (event := self._events.get()) is not None:
@@ -239,8 +261,22 @@ class JobManager:
             if kind == "started":
                 job.status, job.started_at = JobStatus.running, datetime.now(UTC)
                 job.pid = payload["pid"]
+                log.info("training job %s for %s started", job.id, job.model_name)
             elif kind == "progress":
-                job.progress = payload
+                self._progress(job, payload)
+
+    def _progress(self, job: Job, progress: dict[str, Any]) -> None:
+        before = job.progress["epoch"] if job.progress else 0
+        job.progress = progress
+        if progress["epoch"] // self.log_every_epochs > before // self.log_every_epochs:
+            log.info(
+                "training job %s: epoch %d/%d loss %.4g after %.1f s",
+                job.id,
+                progress["epoch"],
+                progress["total"],
+                progress["loss"],
+                progress["elapsed"],
+            )
 
     def _watch(self) -> None:
         """Kill the worker of a job that overran its time limit without stopping by itself (a

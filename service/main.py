@@ -11,11 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from service.api import forecast, jobs, models, system, train
-from service.api.limits import BodySizeLimit
+from service.api import forecast, jobs, models, plots, system, train
+from service.api.middleware import BodySizeLimit, DocsPolicy
 from service.config import Settings, get_settings, use_settings
 from service.errors import QueueFull, ServiceError, Unauthorized
 from service.jobs import JobManager
+from service.observability import RequestLog, setup_logging, setup_metrics
 from service.serving import ModelCache
 from service.store import ModelStore
 
@@ -33,6 +34,7 @@ Try it: **POST /train** with the example trains the lecture's LSTM on a sine wav
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     use_settings(settings)  # request validation reads its limits from the same settings
+    setup_logging(json_format=settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_queued=settings.max_queued_jobs,
             timeout_seconds=settings.job_timeout_seconds,
             xla_cache=settings.store_dir / ".cache" / "xla" if settings.xla_cache else None,
+            on_finished=lambda job: training_seconds.labels(job.status.value).observe(
+                job.duration or 0.0
+            ),
         )
         job_manager.start()
         app.state.store = store
@@ -72,9 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for module in (train, forecast, models, jobs, system):
+    for module in (train, forecast, models, plots, jobs, system):
         app.include_router(module.router)
+    training_seconds = setup_metrics(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
+    app.add_middleware(RequestLog)  # outermost: logs every answer, 413s included
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     return app
