@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from fastapi import APIRouter, Response
 
@@ -9,6 +11,8 @@ from service.api.security import Read
 from service.forecasting.inference import Forecaster
 from service.forecasting.pipeline import mse
 from service.schemas import ForecastRequest, ForecastResult, Values
+from service.serving import ModelCache
+from service.store import ModelStore
 from service.validation import check_forecast_request
 
 router = APIRouter(tags=["forecast"])
@@ -26,15 +30,16 @@ def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Resp
 
     A plain `def`: FastAPI runs it in its thread pool, off the event loop.
     """
-    version = store.resolve(request.model_name, request.version)
-    loaded = cache.get(request.model_name, version)
-    check_forecast_request(request, loaded.card)
-    forecaster = loaded.forecaster
+    version, forecaster = load_checked(request, store, cache)
     result = ForecastResult(
         model_name=request.model_name, version=version, predictions=[], mse=None
     )
     if request.series is not None:
-        _series_predictions(forecaster, request, result)
+        outcome = forecast_series(forecaster, request)
+        result.predictions = _values(outcome.predictions)
+        result.mse, result.naive_mse = outcome.mse, outcome.naive_mse
+        if outcome.ahead is not None:
+            result.forecast = _values(outcome.ahead)
     else:
         assert request.inputs is not None
         predictions = forecaster.predict(request.inputs)
@@ -45,19 +50,36 @@ def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Resp
     return Response(result.model_dump_json(), media_type="application/json")
 
 
-def _series_predictions(
-    forecaster: Forecaster, request: ForecastRequest, result: ForecastResult
-) -> None:
+def load_checked(
+    request: ForecastRequest, store: ModelStore, cache: ModelCache
+) -> tuple[int, Forecaster]:
+    """The version asked for, loaded, once the request is known to fit it."""
+    version = store.resolve(request.model_name, request.version)
+    loaded = cache.get(request.model_name, version)
+    check_forecast_request(request, loaded.card)
+    return version, loaded.forecaster
+
+
+@dataclass(frozen=True)
+class SeriesOutcome:
+    predictions: np.ndarray  # one per window, in original units
+    mse: float | None  # against each window's next value, when there is one
+    naive_mse: float | None  # the last-value forecast on the same points
+    ahead: np.ndarray | None  # the recursive forecast past the end, when a horizon was asked
+
+
+def forecast_series(forecaster: Forecaster, request: ForecastRequest) -> SeriesOutcome:
     assert request.series is not None
     windows = forecaster.windows(request.series, stride=request.stride)
     predictions = forecaster.predict(windows.inputs)
-    result.predictions = _values(predictions)
+    error = naive = None
     if len(windows):
-        result.mse = mse(windows.targets, predictions)
         assert windows.naive is not None
-        result.naive_mse = mse(windows.targets, windows.naive)
+        error, naive = mse(windows.targets, predictions), mse(windows.targets, windows.naive)
+    ahead = None
     if request.horizon:
-        result.forecast = _values(forecaster.forecast(request.series, horizon=request.horizon))
+        ahead = forecaster.forecast(request.series, horizon=request.horizon)
+    return SeriesOutcome(predictions, error, naive, ahead)
 
 
 def _values(array: np.ndarray) -> Values:
