@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,32 +87,42 @@ def test_docs_show_the_authorize_scheme(client: TestClient) -> None:
     assert schema["paths"]["/train"]["post"]["security"] == [{"APIKeyHeader": []}]
 
 
+@pytest.fixture
+def body_limit(client: TestClient) -> Iterator[Callable[[int], None]]:
+    """Set the body size limit of the running app (its middleware stack is built once)."""
+    from service.api.middleware import BodySizeLimit
+
+    app = client.app
+    entry = next(m for m in app.user_middleware if m.cls is BodySizeLimit)  # type: ignore[attr-defined]
+    original = entry.kwargs["max_bytes"]
+
+    def set_limit(max_bytes: int) -> None:
+        entry.kwargs["max_bytes"] = max_bytes
+        app.middleware_stack = None  # type: ignore[attr-defined]  # rebuilt on the next request
+
+    yield set_limit
+    set_limit(original)
+
+
 def test_body_over_the_limit_is_413(
-    client: TestClient, settings: Settings, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, store_dir: Path, body_limit: Callable[[int], None]
 ) -> None:
-    monkeypatch.setattr(settings, "max_body_bytes", 2048)
-    client.app.middleware_stack = None  # type: ignore[attr-defined]  # rebuild with the new limit
-    client.app.user_middleware[0].kwargs["max_bytes"] = 2048  # type: ignore[attr-defined]
-    try:
-        before = store_listing(store_dir)
-        response = client.post("/train", json=train_body("huge", series=sine(2000)))
-        assert response.status_code == 413
-        assert "FORECAST_MAX_BODY_BYTES" in response.json()["detail"]
+    body_limit(2048)
+    before = store_listing(store_dir)
+    response = client.post("/train", json=train_body("huge", series=sine(2000)))
+    assert response.status_code == 413
+    assert "FORECAST_MAX_BODY_BYTES" in response.json()["detail"]
 
-        def chunks() -> Any:  # no Content-Length: the streamed size is counted
-            yield b'{"model_name": "huge", "series": ['
-            for _ in range(500):
-                yield b"0.5, 0.25, "
-            yield b"0.5]}"
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the streamed size is counted
+        yield b'{"model_name": "huge", "series": ['
+        for _ in range(500):
+            yield b"0.5, 0.25, "
+        yield b"0.5]}"
 
-        streamed = client.post(
-            "/train", content=chunks(), headers={"content-type": "application/json"}
-        )
-        assert streamed.status_code == 413
-        assert store_listing(store_dir) == before
-    finally:
-        client.app.user_middleware[0].kwargs["max_bytes"] = Settings().max_body_bytes  # type: ignore[attr-defined]
-        client.app.middleware_stack = None  # type: ignore[attr-defined]
+    streamed = client.post("/train", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert store_listing(store_dir) == before
+    assert client.get("/health").status_code == 200
 
 
 LIMITS = [
@@ -168,3 +179,15 @@ def test_names_that_leave_the_store_are_refused(
     assert client.get(f"/models/{name}").status_code in (404, 422)
     assert client.delete(f"/models/{name}").status_code in (404, 405, 422)
     assert store_listing(store_dir) == before
+
+
+def test_version_count_per_name_is_limited(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert client.post("/train", json=train_body("crowded")).status_code == 201
+    monkeypatch.setattr(settings, "max_versions", 1)
+    response = client.post("/train", json=train_body("crowded"))
+    assert response.status_code == 422
+    assert "FORECAST_MAX_VERSIONS" in response.json()["detail"][0]["msg"]
+    assert client.delete("/models/crowded/versions/1").status_code == 200
+    assert client.post("/train", json=train_body("crowded")).json()["version"] == 2
