@@ -37,19 +37,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.forecasting.data import Examples, series_examples
 from service.forecasting.network import build_model
-from service.forecasting.pipeline import train
+from service.forecasting.pipeline import train_series
 from service.forecasting.spec import TrainSpec, WindowSpec
 from service.jobs import enable_xla_cache
 
 LectureBatches: type = object  # set in main(), once Keras may be imported
 
 
+TRAIN, TEST = np.sin(np.arange(0, 100, 0.5)), np.sin(np.arange(90, 200, 0.5))
+
+
 def lecture_data() -> tuple[Examples, Examples]:
+    """The windows the recipe's model.fit sees (the service cuts its own from TRAIN, TEST)."""
     cut = {"window": WindowSpec(length=20), "target_columns": None, "stride": 1}
-    return (
-        series_examples(np.sin(np.arange(0, 100, 0.5)), **cut),
-        series_examples(np.sin(np.arange(90, 200, 0.5)), **cut),
-    )
+    return series_examples(TRAIN, **cut), series_examples(TEST, **cut)
 
 
 def recipe(
@@ -91,7 +92,7 @@ def lecture_batches_class() -> type:
 
 
 def default(spec: TrainSpec, data: Examples, test: Examples) -> tuple[float, float, int]:
-    trained = train(spec, data, kind="series", test=test)
+    trained = train_series(spec, TRAIN, test_series=TEST)
     test_mse = trained.metrics["test_mse"]
     assert test_mse is not None
     return trained.fit.seconds, test_mse, trained.fit.epochs_run

@@ -16,6 +16,7 @@ from service.forecasting.data import Preprocessing
 from service.forecasting.pipeline import DEFAULT_EPOCHS
 from service.forecasting.spec import TrainSpec
 from service.forecasting.training import StopReason
+from service.forecasting.transforms import Transform, lag
 from service.forecasting.windowing import as_2d, window_count
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
@@ -119,6 +120,19 @@ def _check_spec_limits(spec: TrainSpec, *, windows: int) -> None:
         )
 
 
+def check_transformable(series: np.ndarray, chain: list[Transform], field: str) -> None:
+    """The log transform needs positive data."""
+    if any(step.type == "log" for step in chain) and (series <= 0).any():
+        index = np.argwhere(series <= 0)[0]
+        value = series[tuple(index)]
+        raise ValueError(f"{field}[{index[0]}] is {value:g}: the log transform needs positive data")
+
+
+def _after_lag(spec: TrainSpec) -> str:
+    extra = lag(spec.transforms)
+    return f", after the {extra} rows the transforms use up" if extra else ""
+
+
 class TrainRequest(BaseModel):
     """Train one model on a series (windowed) or on ready-made windows, and store it."""
 
@@ -170,9 +184,7 @@ class TrainRequest(BaseModel):
     @model_validator(mode="after")
     def _shapes(self) -> TrainRequest:
         if self.series is not None:
-            self._check_series()
-            window = self.spec.window
-            windows = window_count(len(self.series), length=window.length, stride=window.stride)
+            windows = self._check_series()
         else:
             assert self.inputs is not None and self.targets is not None
             self._check_inputs()
@@ -180,17 +192,22 @@ class TrainRequest(BaseModel):
         _check_spec_limits(self.spec, windows=windows)
         return self
 
-    def _check_series(self) -> None:
+    def _check_series(self) -> int:
+        """Shape, length and limits of a series request; returns its number of windows."""
         assert self.series is not None
         window, series = self.spec.window, as_2d(self.series)
         _check_limits(series, "series")
         if self.test_inputs is not None:
             raise ValueError("a model trained on `series` is tested on `test_series`")
-        count = window_count(len(series), length=window.length, stride=window.stride)
+        check_transformable(series, self.spec.transforms, "series")
+        needed = lag(self.spec.transforms) + window.length + 1
+        count = window_count(
+            len(series) - lag(self.spec.transforms), length=window.length, stride=window.stride
+        )
         if count < 1:
             raise ValueError(
                 f"series has {len(series)} rows; spec.window.length {window.length} needs at "
-                f"least {window.length + 1} (one window and its next value)"
+                f"least {needed} (one window and its next value{_after_lag(self.spec)})"
             )
         if count > get_settings().max_windows:
             raise ValueError(
@@ -208,11 +225,13 @@ class TrainRequest(BaseModel):
                 raise ValueError(
                     f"test_series has {test.shape[1]} features, series has {series.shape[1]}"
                 )
-            if len(test) <= window.length:
+            if len(test) < needed:
                 raise ValueError(
                     f"test_series has {len(test)} rows; spec.window.length {window.length} "
-                    f"needs at least {window.length + 1}"
+                    f"needs at least {needed}{_after_lag(self.spec)}"
                 )
+            check_transformable(test, self.spec.transforms, "test_series")
+        return count
 
     def _check_inputs(self) -> None:
         assert self.inputs is not None and self.targets is not None
@@ -220,6 +239,11 @@ class TrainRequest(BaseModel):
             raise ValueError("a model trained on `inputs` is tested on `test_inputs`")
         if self.spec.target_columns is not None:
             raise ValueError("spec.target_columns applies to `series`; `targets` are given as is")
+        if self.spec.transforms or self.spec.window_normalization != "none":
+            raise ValueError(
+                "spec.transforms and spec.window_normalization apply to `series`; ready-made "
+                "`inputs` are used as given"
+            )
         if len(self.inputs) > get_settings().max_windows:
             raise ValueError(
                 f"inputs has {len(self.inputs)} windows, the limit is {get_settings().max_windows}"
@@ -240,15 +264,27 @@ class TrainRequest(BaseModel):
 
 
 class Metrics(BaseModel):
-    """MSE in the data's original units, each beside the last-value (naive) baseline on the same
-    points. `naive_mse` is the baseline on the test points."""
+    """MSE in the data's original units, each beside baselines on exactly the same points: naive
+    (last value), seasonal naive (the value one season back, when the season is known) and drift
+    (the line through the first and the last value). `skill` is the model's MSE over the best
+    baseline's: below 1, the network helps. Unprefixed names are for the test points. Baselines
+    exist for series models only."""
 
     train_mse: float | None = None
     train_naive_mse: float | None = None
+    train_seasonal_naive_mse: float | None = None
+    train_drift_mse: float | None = None
+    train_skill: float | None = None
     validation_mse: float | None = None
     validation_naive_mse: float | None = None
+    validation_seasonal_naive_mse: float | None = None
+    validation_drift_mse: float | None = None
+    validation_skill: float | None = None
     test_mse: float | None = None
     naive_mse: float | None = None
+    seasonal_naive_mse: float | None = None
+    drift_mse: float | None = None
+    skill: float | None = None
 
 
 class History(BaseModel):
@@ -397,6 +433,15 @@ class ForecastResult(BaseModel):
     mse: float | None = Field(description="Against the actuals, when there were any.")
     naive_mse: float | None = Field(
         default=None, description="The last-value baseline on the same points (series only)."
+    )
+    seasonal_naive_mse: float | None = Field(
+        default=None, description="The value one season back, when the model knows its season."
+    )
+    drift_mse: float | None = Field(
+        default=None, description="The line through the first and the last value before each."
+    )
+    skill: float | None = Field(
+        default=None, description="mse over the best baseline's: below 1, the model helps."
     )
     forecast: Values | None = Field(
         default=None, description="`horizon` steps past the end of the series."

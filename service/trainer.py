@@ -9,7 +9,6 @@ import logging
 import platform
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,10 @@ import numpy as np
 
 from service.errors import TrainingRejected
 from service.forecasting.data import (
-    DataKind,
-    Examples,
     array_examples,
     fingerprint,
-    series_examples,
 )
-from service.forecasting.pipeline import Trained, TrainingDiverged, train
+from service.forecasting.pipeline import Trained, TrainingDiverged, train_arrays, train_series
 from service.forecasting.training import Progress
 from service.schemas import History, Metrics, ModelCard, TrainRequest
 from service.store import CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore
@@ -31,22 +27,29 @@ from service.store import CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore
 log = logging.getLogger(__name__)
 
 
-def examples(request: TrainRequest) -> tuple[Examples, Examples | None]:
-    """Training and test examples in the form the request gave them."""
+def train_request(
+    request: TrainRequest,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> Trained:
+    """Train on the data in the form the request gave it."""
     if request.series is not None:
-        spec = request.spec
-        cut = partial(series_examples, window=spec.window, target_columns=spec.target_columns)
-        test = request.test_series
-        # Training windows every `stride` steps; test windows every step, as the lecture's test
-        # generator cuts them.
-        return cut(request.series, stride=spec.window.stride), (
-            None if test is None else cut(test, stride=1)
+        return train_series(
+            request.spec,
+            request.series,
+            test_series=request.test_series,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
         )
     assert request.inputs is not None and request.targets is not None
-    test_examples = None
+    test = None
     if request.test_inputs is not None and request.test_targets is not None:
-        test_examples = array_examples(request.test_inputs, request.test_targets)
-    return array_examples(request.inputs, request.targets), test_examples
+        test = array_examples(request.test_inputs, request.test_targets)
+    data = array_examples(request.inputs, request.targets)
+    return train_arrays(
+        request.spec, data, test=test, on_progress=on_progress, should_cancel=should_cancel
+    )
 
 
 def train_and_store(
@@ -57,17 +60,8 @@ def train_and_store(
     should_cancel: Callable[[], bool] | None = None,
 ) -> ModelCard:
     """Train the requested model and store it as the next version; nothing is stored on failure."""
-    data, test = examples(request)
-    kind: DataKind = "series" if request.series is not None else "inputs"
     try:
-        trained = train(
-            request.spec,
-            data,
-            kind=kind,
-            test=test,
-            on_progress=on_progress,
-            should_cancel=should_cancel,
-        )
+        trained = train_request(request, on_progress=on_progress, should_cancel=should_cancel)
     except TrainingDiverged as error:
         raise TrainingRejected(str(error), field="spec") from None
     if trained.fit.stop_reason == "cancelled":

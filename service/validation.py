@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from service.config import get_settings
 from service.errors import InvalidInput
+from service.forecasting.transforms import lag
 from service.forecasting.windowing import as_2d, window_count
-from service.schemas import ForecastRequest, ModelCard
+from service.schemas import ForecastRequest, ModelCard, check_transformable
 
 
 def check_forecast_request(request: ForecastRequest, card: ModelCard) -> None:
@@ -15,12 +16,22 @@ def check_forecast_request(request: ForecastRequest, card: ModelCard) -> None:
         _check_series(request, card)
 
 
+def _names(card: ModelCard) -> str:
+    return ", ".join(step.type for step in card.preprocessing.transforms)
+
+
 def _label(card: ModelCard) -> str:
     return f"{card.model_name}@{card.version}"
 
 
 def _check_inputs(request: ForecastRequest, card: ModelCard) -> None:
     assert request.inputs is not None
+    if card.preprocessing.transforms:
+        raise InvalidInput(
+            f"model {_label(card)} was trained on a transformed series "
+            f"({_names(card)}); send the `series` itself",
+            field="inputs",
+        )
     timesteps, features = card.input_shape
     _, got_timesteps, got_features = request.inputs.shape
     if got_timesteps != timesteps:
@@ -58,12 +69,22 @@ def _check_series(request: ForecastRequest, card: ModelCard) -> None:
             f"series has {series.shape[1]} features, model {_label(card)} expects {prep.features}",
             field="series",
         )
-    if len(series) < prep.window.length:
+    needed = lag(prep.transforms) + prep.window.length
+    if len(series) < needed:
+        extra = (
+            f" after the {lag(prep.transforms)} rows its transforms use up"
+            if prep.transforms
+            else ""
+        )
         raise InvalidInput(
             f"series has {len(series)} rows, model {_label(card)} needs at least one window of "
-            f"{prep.window.length}",
+            f"{prep.window.length}{extra}",
             field="series",
         )
+    try:
+        check_transformable(series, prep.transforms, "series")
+    except ValueError as error:
+        raise InvalidInput(f"{error} (model {_label(card)})", field="series") from None
     limit = get_settings().max_windows
     if window_count(len(series), length=prep.window.length, stride=request.stride) > limit:
         raise InvalidInput(f"series gives more than {limit} windows; raise stride", field="series")

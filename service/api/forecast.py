@@ -9,7 +9,7 @@ from service.api.deps import CacheDep, StoreDep
 from service.api.responses import errors
 from service.api.security import Read
 from service.forecasting.inference import Forecaster
-from service.forecasting.pipeline import mse
+from service.forecasting.metrics import mse
 from service.schemas import ForecastRequest, ForecastResult, Values
 from service.serving import ModelCache
 from service.store import ModelStore
@@ -37,7 +37,8 @@ def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Resp
     if request.series is not None:
         outcome = forecast_series(forecaster, request)
         result.predictions = _values(outcome.predictions)
-        result.mse, result.naive_mse = outcome.mse, outcome.naive_mse
+        for name, value in outcome.scores.items():
+            setattr(result, name, value)
         if outcome.ahead is not None:
             result.forecast = _values(outcome.ahead)
     else:
@@ -63,23 +64,18 @@ def load_checked(
 @dataclass(frozen=True)
 class SeriesOutcome:
     predictions: np.ndarray  # one per window, in original units
-    mse: float | None  # against each window's next value, when there is one
-    naive_mse: float | None  # the last-value forecast on the same points
+    scores: dict[str, float | None]  # mse and the baselines', when windows have next values
     ahead: np.ndarray | None  # the recursive forecast past the end, when a horizon was asked
 
 
 def forecast_series(forecaster: Forecaster, request: ForecastRequest) -> SeriesOutcome:
     assert request.series is not None
-    windows = forecaster.windows(request.series, stride=request.stride)
-    predictions = forecaster.predict(windows.inputs)
-    error = naive = None
-    if len(windows):
-        assert windows.naive is not None
-        error, naive = mse(windows.targets, predictions), mse(windows.targets, windows.naive)
+    evaluation = forecaster.evaluate(request.series, stride=request.stride)
     ahead = None
     if request.horizon:
         ahead = forecaster.forecast(request.series, horizon=request.horizon)
-    return SeriesOutcome(predictions, error, naive, ahead)
+    scores = evaluation.scores(forecaster.prep.season_length)
+    return SeriesOutcome(evaluation.predictions, scores, ahead)
 
 
 def _values(array: np.ndarray) -> Values:

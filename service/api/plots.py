@@ -58,8 +58,9 @@ def forecast_plot(
     version, forecaster = load_checked(request, store, cache)
     outcome = forecast_series(forecaster, request)
     title = f"{request.model_name}@{version}"
-    if outcome.mse is not None:
-        title += f": one-step MSE {outcome.mse:.3g} (naive {outcome.naive_mse:.3g})"
+    if outcome.scores:
+        scores = outcome.scores
+        title += f": one-step MSE {scores['mse']:.3g} (naive {scores['naive_mse']:.3g})"
     if request.horizon:
         title += f", {request.horizon}-step forecast"
     assert forecaster.prep.window is not None  # load_checked: a series model

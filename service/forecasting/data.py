@@ -7,26 +7,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import WindowSpec
-from service.forecasting.windowing import as_2d, make_windows
+from service.forecasting.transforms import Transform
+from service.forecasting.windowing import make_windows
 
 DataKind = Literal["series", "inputs"]
 
 
 @dataclass(frozen=True)
 class Examples:
-    """Model inputs (n, timesteps, features) and targets (n, outputs), in original units.
-
-    `naive` is the last-value forecast for each target, when the data is a series; for ready-made
-    inputs whose targets are not their own features there is no last value to repeat.
-    """
+    """Model inputs (n, timesteps, features) and targets (n, outputs), in the units the model
+    sees before normalisation and scaling (a series' last transform level)."""
 
     inputs: np.ndarray
     targets: np.ndarray
-    naive: np.ndarray | None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -40,8 +37,7 @@ class Examples:
         return self[:cut], self[cut:]
 
     def __getitem__(self, part: slice) -> Examples:
-        naive = None if self.naive is None else self.naive[part]
-        return Examples(self.inputs[part], self.targets[part], naive)
+        return Examples(self.inputs[part], self.targets[part])
 
 
 def series_examples(
@@ -54,14 +50,11 @@ def series_examples(
         stride=stride,
         target_columns=target_columns,
     )
-    columns = target_columns if target_columns is not None else slice(None)
-    # The last value before each target: series[start + length - 1], whatever the sampling rate.
-    last = as_2d(series)[window.length - 1 : len(series) - 1 : stride][: len(inputs)]
-    return Examples(inputs, targets, last[:, columns])
+    return Examples(inputs, targets)
 
 
 def array_examples(inputs: np.ndarray, targets: np.ndarray) -> Examples:
-    return Examples(inputs, targets.reshape(len(targets), -1), None)
+    return Examples(inputs, targets.reshape(len(targets), -1))
 
 
 def fingerprint(*arrays: np.ndarray) -> str:
@@ -87,6 +80,9 @@ class Preprocessing(BaseModel):
     target_columns: list[int] | None = None
     x_scaler: Scaler
     y_scaler: Scaler
+    transforms: list[Transform] = Field(default_factory=list)
+    window_normalization: Literal["none", "last", "mean"] = "none"
+    season_length: int | None = None
 
     @property
     def recursive(self) -> bool:

@@ -1,7 +1,8 @@
 """Predictions from a trained model: one step per window, and recursive multi-step forecasts.
 
 The forecaster works on a `forward` function (scaled float32 windows in, scaled outputs out), so
-the same code serves a Keras model or any exact equivalent of it.
+the same code serves a Keras model or any exact equivalent of it. Around it, in order: series
+transforms (log, differences), per-window normalisation, scaling; each undone on the way out.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from service.forecasting import transforms
 from service.forecasting.data import Examples, Preprocessing, series_examples
+from service.forecasting.metrics import Evaluation
 from service.forecasting.windowing import as_2d
 
 if TYPE_CHECKING:
@@ -20,36 +23,73 @@ if TYPE_CHECKING:
 Forward = Callable[[np.ndarray], np.ndarray]
 
 
+def window_reference(inputs: np.ndarray, how: str) -> np.ndarray | None:
+    """Per window and feature, the value a normalised window is expressed relative to."""
+    if how == "last":
+        return inputs[:, -1, :]
+    if how == "mean":
+        return inputs.mean(axis=1)
+    return None
+
+
 class Forecaster:
     def __init__(self, forward: Forward, preprocessing: Preprocessing) -> None:
         self.forward = forward
         self.prep = preprocessing
+        self.lag = transforms.lag(preprocessing.transforms)
+
+    @property
+    def columns(self) -> list[int]:
+        return self.prep.target_columns or list(range(self.prep.features))
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """One prediction (outputs,) per window (timesteps, features), in original units."""
+        """One prediction (outputs,) per window (timesteps, features), in the units the windows
+        are in (the last transform's level for a series model with transforms)."""
         if len(inputs) == 0:
             return np.empty((0, self.prep.outputs))
+        reference = window_reference(inputs, self.prep.window_normalization)
+        if reference is not None:
+            inputs = inputs - reference[:, None, :]
         x = self.prep.x_scaler.transform(inputs).astype(np.float32)
-        return self.prep.y_scaler.inverse(np.asarray(self.forward(x), dtype=np.float64))
+        y = self.prep.y_scaler.inverse(np.asarray(self.forward(x), dtype=np.float64))
+        if reference is not None:  # series models only: their targets are some of the features
+            y = y + reference[:, self.columns]
+        return y
 
     def windows(self, series: np.ndarray, *, stride: int = 1) -> Examples:
-        """The series cut the way the model was trained, each window with its next value."""
+        """The series' last transform level cut the way the model was trained."""
         assert self.prep.window is not None, "only series models cut series into windows"
+        top = transforms.levels(self.prep.transforms, as_2d(series))[-1][self.lag :]
         return series_examples(
-            series, window=self.prep.window, target_columns=self.prep.target_columns, stride=stride
+            top, window=self.prep.window, target_columns=self.prep.target_columns, stride=stride
         )
+
+    def evaluate(self, series: np.ndarray, *, stride: int = 1) -> Evaluation:
+        """One-step predictions for every window of the series, in original units, each with
+        the actual next value (as the lecture's `model.predict(test_generator)`)."""
+        window = self.prep.window
+        assert window is not None, "only series models cut series into windows"
+        data = as_2d(series)
+        history = [
+            level[:, self.columns] for level in transforms.levels(self.prep.transforms, data)
+        ]
+        cut = self.windows(data, stride=stride)
+        t = self.lag + window.length + stride * np.arange(len(cut))
+        predicted = transforms.invert(self.prep.transforms, self.predict(cut.inputs), history, t)
+        return Evaluation(predicted, data[t][:, self.columns], t, data[:, self.columns])
 
     def forecast(self, series: np.ndarray, *, horizon: int) -> np.ndarray:
         """`horizon` steps past the end of the series, each prediction fed back as input."""
         window = self.prep.window
-        assert window is not None and self.prep.recursive, "only series models forecast ahead"
-        # Work in scaled units: a series model's target scaler is its input scaler.
-        tail = self.prep.x_scaler.transform(as_2d(series)[-window.length :])
-        buffer = np.concatenate([tail, np.zeros((horizon, self.prep.features))]).astype(np.float32)
-        for h in range(horizon):
-            x = buffer[h : h + window.length : window.sampling_rate][None, ...]
-            buffer[window.length + h] = self.forward(x)[0]
-        return self.prep.y_scaler.inverse(buffer[window.length :].astype(np.float64))
+        assert window is not None, "only series models forecast ahead"
+        assert self.prep.recursive, "only a model predicting every column forecasts ahead"
+        data = as_2d(series)
+        history = transforms.levels(self.prep.transforms, data, room=horizon)
+        top = history[-1]
+        for t in range(len(data), len(data) + horizon):
+            x = top[t - window.length : t : window.sampling_rate][None, ...]
+            transforms.fill(self.prep.transforms, history, t, self.predict(x)[0])
+        return history[0][len(data) :]
 
 
 def keras_forward(model: keras.Model) -> Forward:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from service.forecasting.data import DataKind, Examples, Preprocessing
+from service.forecasting import transforms
+from service.forecasting.data import DataKind, Examples, Preprocessing, series_examples
+from service.forecasting.inference import Forecaster, Forward, window_reference
+from service.forecasting.metrics import mse
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
 from service.forecasting.training import FitConfig, FitResult, Progress, fit
+from service.forecasting.windowing import as_2d
 
 if TYPE_CHECKING:
     import keras
@@ -55,23 +59,69 @@ def fit_config(spec: TrainSpec, n_examples: int) -> FitConfig:
     )
 
 
-def train(
+def train_series(
+    spec: TrainSpec,
+    series: np.ndarray,
+    *,
+    test_series: np.ndarray | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> Trained:
+    """Window the series (after its transforms), train, and measure one-step forecasts in
+    original units, each beside the baselines on the same points."""
+    data = series_examples(
+        transforms.levels(spec.transforms, as_2d(series))[-1][transforms.lag(spec.transforms) :],
+        window=spec.window,
+        target_columns=spec.target_columns,
+        stride=spec.window.stride,
+    )
+    fitted, validation = data.split(spec.validation_fraction)
+    prep = _preprocessing(spec, fitted, kind="series")
+    model, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
+    forecaster = Forecaster(_keras_predict(model), prep)
+    seen = forecaster.evaluate(series, stride=spec.window.stride)
+    parts = {
+        "train": seen[: len(fitted)],
+        "validation": seen[len(fitted) :] if validation is not None else None,
+        "test": forecaster.evaluate(test_series) if test_series is not None else None,
+    }
+    metrics = {k: v.scores(spec.season) if v is not None else {} for k, v in parts.items()}
+    return Trained(model, prep, _flat(metrics), result, len(fitted))
+
+
+def train_arrays(
     spec: TrainSpec,
     data: Examples,
     *,
-    kind: DataKind,
     test: Examples | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
 ) -> Trained:
-    """Build the spec's network, train it on `data`, and measure it on held-out points."""
+    """Train on ready-made windows and targets, as `model.fit(X, y)` takes them."""
+    fitted, validation = data.split(spec.validation_fraction)
+    prep = _preprocessing(spec, fitted, kind="inputs")
+    model, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
+    forecaster = Forecaster(_keras_predict(model), prep)
+    metrics = {
+        name: {"mse": mse(part.targets, forecaster.predict(part.inputs))} if part else {}
+        for name, part in (("train", fitted), ("validation", validation), ("test", test))
+    }
+    return Trained(model, prep, _flat(metrics), result, len(fitted))
+
+
+def _fit(
+    spec: TrainSpec,
+    prep: Preprocessing,
+    fitted: Examples,
+    validation: Examples | None,
+    on_progress: Callable[[Progress], None] | None,
+    should_cancel: Callable[[], bool] | None,
+) -> tuple[keras.Model, FitResult]:
     import keras
 
     from service.forecasting.network import build_model, build_optimizer
 
     keras.utils.set_random_seed(spec.seed)
-    fitted, validation = data.split(spec.validation_fraction)
-    prep = _preprocessing(spec, fitted, kind=kind)
     model = build_model(
         spec.resolved_layers(),
         timesteps=prep.timesteps,
@@ -97,70 +147,58 @@ def train(
             f"training diverged at epoch {result.epochs_run}: the loss became "
             f"{result.history['loss'][-1]}; try a lower learning_rate or scaling"
         )
-    metrics = _metrics(model, prep, train=fitted, validation=validation, test=test)
-    return Trained(
-        model=model, preprocessing=prep, metrics=metrics, fit=result, examples=len(fitted)
-    )
+    return model, result
+
+
+def _flat(metrics: Mapping[str, Mapping[str, float | None]]) -> dict[str, float | None]:
+    """{"test": {"mse": ..}} to {"test_mse": ..}; the test baselines keep their short names
+    (`naive_mse`, `seasonal_naive_mse`, `drift_mse`, `skill`)."""
+    flat: dict[str, float | None] = {}
+    for part, scores in metrics.items():
+        for key, value in scores.items():
+            name = key if part == "test" and key != "mse" else f"{part}_{key}"
+            flat[name] = value
+    return flat
+
+
+def _keras_predict(model: keras.Model) -> Forward:
+    return lambda x: np.asarray(model.predict_on_batch(x))
+
+
+def _normalised(prep: Preprocessing, data: Examples) -> tuple[np.ndarray, np.ndarray]:
+    reference = window_reference(data.inputs, prep.window_normalization)
+    if reference is None:
+        return data.inputs, data.targets
+    columns = prep.target_columns or list(range(prep.features))
+    return data.inputs - reference[:, None, :], data.targets - reference[:, columns]
 
 
 def _preprocessing(spec: TrainSpec, data: Examples, *, kind: DataKind) -> Preprocessing:
     _, timesteps, features = data.inputs.shape
-    x_scaler = Scaler.fit(spec.scaling, data.inputs)
-    if kind == "series":
-        columns = spec.target_columns or list(range(features))
-        y_scaler = x_scaler.select(columns)
-    else:
-        y_scaler = Scaler.fit(spec.scaling, data.targets)
-    return Preprocessing(
+    base = Preprocessing(
         data_kind=kind,
         timesteps=timesteps,
         features=features,
         outputs=data.targets.shape[1],
         window=spec.window if kind == "series" else None,
         target_columns=spec.target_columns if kind == "series" else None,
-        x_scaler=x_scaler,
-        y_scaler=y_scaler,
+        x_scaler=Scaler.fit("none", data.inputs),
+        y_scaler=Scaler.fit("none", data.targets),
+        transforms=spec.transforms,
+        window_normalization=spec.window_normalization,
+        season_length=spec.season,
     )
+    inputs, targets = _normalised(base, data)
+    x_scaler = Scaler.fit(spec.scaling, inputs)
+    if kind == "series" and spec.window_normalization == "none":
+        # The targets are columns of the inputs: the same scaling keeps them comparable.
+        y_scaler = x_scaler.select(spec.target_columns or list(range(features)))
+    else:
+        y_scaler = Scaler.fit(spec.scaling, targets)
+    return base.model_copy(update={"x_scaler": x_scaler, "y_scaler": y_scaler})
 
 
 def _scaled(prep: Preprocessing, data: Examples) -> tuple[np.ndarray, np.ndarray]:
-    x = prep.x_scaler.transform(data.inputs).astype(np.float32)
-    return x, prep.y_scaler.transform(data.targets).astype(np.float32)
-
-
-def predict_keras(model: keras.Model, prep: Preprocessing, inputs: np.ndarray) -> np.ndarray:
-    """Predictions in original units, straight from Keras (used at training time only)."""
+    inputs, targets = _normalised(prep, data)
     x = prep.x_scaler.transform(inputs).astype(np.float32)
-    return prep.y_scaler.inverse(np.asarray(model.predict_on_batch(x), dtype=np.float64))
-
-
-def _metrics(
-    model: keras.Model,
-    prep: Preprocessing,
-    *,
-    train: Examples,
-    validation: Examples | None,
-    test: Examples | None,
-) -> dict[str, float | None]:
-    metrics: dict[str, float | None] = {}
-    for name, part in (("train", train), ("validation", validation), ("test", test)):
-        model_mse, naive = _part_metrics(model, prep, part)
-        metrics[f"{name}_mse"] = model_mse
-        metrics[f"{name}_naive_mse"] = naive
-    # The baseline the issue names: the last-value forecast on the test points.
-    metrics["naive_mse"] = metrics.pop("test_naive_mse")
-    return metrics
-
-
-def _part_metrics(
-    model: keras.Model, prep: Preprocessing, part: Examples | None
-) -> tuple[float | None, float | None]:
-    if part is None or len(part) == 0:
-        return None, None
-    predictions = predict_keras(model, prep, part.inputs)
-    naive = None if part.naive is None else mse(part.targets, part.naive)
-    return mse(part.targets, predictions), naive
-
-
-def mse(actual: np.ndarray, predicted: np.ndarray) -> float:
-    return float(np.mean((np.asarray(actual) - np.asarray(predicted)) ** 2))
+    return x, prep.y_scaler.transform(targets).astype(np.float32)

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.forecasting.transforms import Transform
+
 
 class LayerType(StrEnum):
     dense = "dense"
@@ -109,6 +111,24 @@ class TrainSpec(BaseModel):
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     scaling: Scaling = "standard"
+    transforms: list[Transform] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Applied to the series in order before windowing (e.g. log, then "
+        "difference), inverted on every prediction. Series only.",
+    )
+    window_normalization: Literal["none", "last", "mean"] = Field(
+        default="none",
+        description="Express each window relative to its own last value or mean (per feature); "
+        "the prediction is mapped back.",
+    )
+    season_length: int | None = Field(
+        default=None,
+        ge=2,
+        le=10_000,
+        description="The data's season, for the seasonal naive baseline. Default: the "
+        "seasonal_difference's, if any.",
+    )
     target_columns: list[int] | None = Field(
         default=None,
         min_length=1,
@@ -126,6 +146,12 @@ class TrainSpec(BaseModel):
             raise ValueError("`units` applies to presets; set units on each layer instead")
         check_stack(self.resolved_layers())
         return self
+
+    @property
+    def season(self) -> int | None:
+        """The season length the baselines use."""
+        seasonal = [t.season_length for t in self.transforms if t.season_length]
+        return self.season_length or (seasonal[0] if seasonal else None)
 
     def resolved_layers(self) -> list[LayerSpec]:
         """The explicit stack, or the preset expanded to one."""

@@ -6,17 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.forecasting.data import series_examples
 from service.forecasting.export import export_onnx, onnx_forward
 from service.forecasting.inference import Forecaster, keras_forward
-from service.forecasting.pipeline import Trained, train
+from service.forecasting.pipeline import Trained, train_series
 from service.forecasting.spec import TrainSpec, WindowSpec
 
 
 def trained_on_sine(spec: TrainSpec) -> Trained:
-    series = np.sin(0.5 * np.arange(80))
-    data = series_examples(series, window=spec.window, target_columns=None, stride=1)
-    return train(spec, data, kind="series")
+    return train_series(spec, np.sin(0.5 * np.arange(80)))
 
 
 @pytest.mark.parametrize(
@@ -87,5 +84,6 @@ def test_series_windows_pair_each_window_with_its_next_value() -> None:
     forecaster = Forecaster(keras_forward(trained.model), trained.preprocessing)
     windows = forecaster.windows(np.arange(6.0))
     assert windows.targets[:, 0].tolist() == [3, 4, 5]
-    assert windows.naive is not None
-    assert windows.naive[:, 0].tolist() == [2, 3, 4]
+    evaluation = forecaster.evaluate(np.arange(6.0))
+    assert evaluation.t.tolist() == [3, 4, 5]
+    assert evaluation.baselines(None)["naive"][:, 0].tolist() == [2, 3, 4]

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.forecasting import transforms
+from service.forecasting.inference import Forecaster, keras_forward
+from service.forecasting.pipeline import train_series
+from service.forecasting.spec import TrainSpec, WindowSpec
+from service.forecasting.transforms import Transform
+
+CHAINS = {
+    "log": [Transform(type="log")],
+    "difference": [Transform(type="difference")],
+    "difference 2": [Transform(type="difference", order=2)],
+    "seasonal": [Transform(type="seasonal_difference", season_length=12)],
+    "log + difference": [Transform(type="log"), Transform(type="difference")],
+    "difference + seasonal": [
+        Transform(type="difference"),
+        Transform(type="seasonal_difference", season_length=12),
+    ],
+}
+
+
+def growing_seasonal(n: int = 120) -> np.ndarray:
+    t = np.arange(n)
+    return (10 + 0.5 * t + 3 * np.sin(2 * np.pi * t / 12)).reshape(-1, 1)
+
+
+@pytest.mark.parametrize("chain", CHAINS.values(), ids=CHAINS.keys())
+def test_inverting_the_true_last_level_gives_back_the_series(chain: list[Transform]) -> None:
+    y = growing_seasonal()
+    history = transforms.levels(chain, y)
+    lag = transforms.lag(chain)
+    t = np.arange(lag, len(y))
+    np.testing.assert_allclose(transforms.invert(chain, history[-1][t], history, t), y[t])
+    assert np.isnan(history[-1][:lag]).all()
+    assert not np.isnan(history[-1][lag:]).any()
+
+
+@pytest.mark.parametrize("chain", CHAINS.values(), ids=CHAINS.keys())
+def test_filling_true_values_step_by_step_rebuilds_the_future(chain: list[Transform]) -> None:
+    """The recursive path: each predicted last-level value is carried down every level."""
+    y = growing_seasonal(150)
+    known, future = y[:120], y[120:]
+    truth = transforms.levels(chain, y)[-1]
+    history = transforms.levels(chain, known, room=len(future))
+    for t in range(120, 150):
+        transforms.fill(chain, history, t, truth[t])
+    np.testing.assert_allclose(history[0][120:], future)
+
+
+def test_seasonal_difference_needs_its_season() -> None:
+    with pytest.raises(ValueError, match="season_length"):
+        Transform(type="seasonal_difference")
+    with pytest.raises(ValueError, match="season_length"):
+        Transform(type="log", season_length=12)
+
+
+def trend(n: int, start: int = 0) -> np.ndarray:
+    return 5.0 + 0.3 * np.arange(start, start + n)
+
+
+@pytest.mark.slow
+def test_differencing_lets_the_network_follow_a_trend() -> None:
+    """Standard scaling alone cannot extrapolate a rising line; a difference turns it into a
+    constant the network learns at once."""
+    window = WindowSpec(length=6)
+    plain = train_series(TrainSpec(units=4, epochs=300, window=window), trend(60))
+    differenced = train_series(
+        TrainSpec(units=4, epochs=300, window=window, transforms=[{"type": "difference"}]),
+        trend(60),
+    )
+    future = trend(30, start=60)
+    ahead = {}
+    for name, trained in (("plain", plain), ("differenced", differenced)):
+        forecaster = Forecaster(keras_forward(trained.model), trained.preprocessing)
+        ahead[name] = float(
+            np.mean((forecaster.forecast(trend(60), horizon=30)[:, 0] - future) ** 2)
+        )
+    assert ahead["differenced"] < 0.01
+    assert ahead["differenced"] < ahead["plain"] / 100
+
+
+@pytest.mark.parametrize("how", ["last", "mean"])
+def test_window_normalisation_round_trips(how: str) -> None:
+    spec = TrainSpec(units=3, epochs=20, window=WindowSpec(length=5), window_normalization=how)  # type: ignore[arg-type]
+    series = 100 + np.sin(0.5 * np.arange(60))
+    trained = train_series(spec, series, test_series=series[-20:])
+    forecaster = Forecaster(keras_forward(trained.model), trained.preprocessing)
+    evaluation = forecaster.evaluate(series[-20:])
+    assert evaluation.scores(None)["mse"] == pytest.approx(trained.metrics["test_mse"])
+    # Shifting a window shifts its prediction by the same amount: the level is not learnt.
+    window = series[:5].reshape(1, 5, 1)
+    shifted = forecaster.predict(window + 50.0) - forecaster.predict(window)
+    assert shifted[0, 0] == pytest.approx(50.0, rel=1e-4)
