@@ -138,7 +138,10 @@ def setup_metrics(app: FastAPI) -> Histogram:
     )
     instrumentator.add(metrics.requests(registry=registry))
     instrumentator.add(metrics.latency(registry=registry, should_include_status=True))
-    instrumentator.instrument(app).expose(app, include_in_schema=True, tags=["system"])
+    text = {200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}}
+    instrumentator.instrument(app).expose(
+        app, include_in_schema=True, tags=["system"], responses=text
+    )
     registry.register(ServiceCollector(app))
     return Histogram(
         "forecast_training_seconds",

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from service.arrays import ArrayField
 from service.config import get_settings
 from service.forecasting.data import Preprocessing
+from service.forecasting.evaluation import Calibration, Scores
 from service.forecasting.pipeline import DEFAULT_EPOCHS
 from service.forecasting.spec import TrainSpec
 from service.forecasting.training import StopReason
@@ -312,6 +313,9 @@ class ModelCard(BaseModel):
     train_examples: int
     data_fingerprint: str
     library_versions: dict[str, str]
+    calibration: Calibration | None = Field(
+        default=None, description="Errors of forecasts from held-out origins, for intervals."
+    )
 
 
 class TrainResult(BaseModel):
@@ -378,6 +382,12 @@ class ForecastRequest(BaseModel):
         default=0, ge=0, description="Steps to forecast past the end of `series`, recursively."
     )
     stride: int = Field(default=1, ge=1, description="Step between the windows cut from `series`.")
+    levels: list[Annotated[float, Field(gt=0, lt=100)]] | None = Field(
+        default=None,
+        max_length=10,
+        description="Prediction interval levels in percent (e.g. [80, 95]) for the horizon "
+        "forecast: split-conformal, from the errors stored with the model at training time.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -391,6 +401,8 @@ class ForecastRequest(BaseModel):
         settings = get_settings()
         if self.horizon > settings.max_horizon:
             raise ValueError(f"horizon is {self.horizon}, the limit is {settings.max_horizon}")
+        if self.levels and not self.horizon:
+            raise ValueError("levels are for the horizon forecast: give a horizon too")
         if self.inputs is not None:
             if self.horizon:
                 raise ValueError("horizon needs `series`: there is no end to forecast past")
@@ -406,6 +418,12 @@ class ForecastRequest(BaseModel):
 
 
 Values = list[float] | list[list[float]]
+
+
+class Interval(BaseModel):
+    level: float
+    lower: Values
+    upper: Values
 
 
 class ForecastResult(BaseModel):
@@ -445,6 +463,9 @@ class ForecastResult(BaseModel):
     )
     forecast: Values | None = Field(
         default=None, description="`horizon` steps past the end of the series."
+    )
+    intervals: list[Interval] | None = Field(
+        default=None, description="Lower and upper bounds per horizon step, per level asked."
     )
 
 
@@ -517,3 +538,44 @@ class JobPublic(BaseModel):
 class JobsPublic(BaseModel):
     data: list[JobPublic]
     count: int
+
+
+class BacktestRequest(BaseModel):
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"model_name": "sine", "series": EXAMPLE_TEST_SERIES, "horizon": 10, "origins": 20}
+            ]
+        },
+    )
+
+    model_name: ModelName
+    version: int | None = Field(default=None, ge=1, description="Default: the latest version.")
+    series: Series = Field(description="The series to backtest on, history and all.")
+    horizon: int = Field(ge=1, le=1000, description="Steps forecast from each origin.")
+    origins: int = Field(default=10, ge=1, le=500, description="How many of the last origins.")
+    season_length: int | None = Field(
+        default=None, ge=2, description="For seasonal naive and MASE. Default: the model's."
+    )
+
+    @model_validator(mode="after")
+    def _limits(self) -> BacktestRequest:
+        _check_limits(as_2d(self.series), "series")
+        if self.origins * self.horizon > get_settings().max_horizon:
+            raise ValueError(
+                f"origins x horizon is {self.origins * self.horizon}, the limit is "
+                f"{get_settings().max_horizon} (FORECAST_MAX_HORIZON)"
+            )
+        return self
+
+
+class BacktestResult(BaseModel):
+    model_name: str
+    version: int
+    horizon: int
+    origins: list[int] = Field(description="Origin indices: forecasts start at series[origin].")
+    model: Scores
+    baselines: dict[str, Scores] = Field(description="naive, drift, and seasonal_naive if known.")
+    skill: float | None = Field(description="Model MSE over the best baseline's.")

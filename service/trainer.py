@@ -116,6 +116,7 @@ def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str)
         "train_examples": trained.examples,
         "data_fingerprint": data_fingerprint,
         "library_versions": library_versions(),
+        "calibration": trained.calibration,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from service.config import get_settings
 from service.errors import InvalidInput
 from service.forecasting.transforms import lag
@@ -13,7 +15,8 @@ def check_forecast_request(request: ForecastRequest, card: ModelCard) -> None:
     if request.inputs is not None:
         _check_inputs(request, card)
     else:
-        _check_series(request, card)
+        assert request.series is not None
+        check_series(request.series, card, horizon=request.horizon, stride=request.stride)
 
 
 def _names(card: ModelCard) -> str:
@@ -55,9 +58,12 @@ def _check_inputs(request: ForecastRequest, card: ModelCard) -> None:
         )
 
 
-def _check_series(request: ForecastRequest, card: ModelCard) -> None:
-    assert request.series is not None
-    prep, series = card.preprocessing, as_2d(request.series)
+def check_series(
+    data: np.ndarray, card: ModelCard, *, horizon: int, stride: int = 1, backtest: bool = False
+) -> None:
+    """A series fits the model: its features, enough rows for one window (and, for a backtest,
+    the horizon after it), positive data for a log transform, a model that can forecast ahead."""
+    prep, series = card.preprocessing, as_2d(data)
     if prep.window is None:
         raise InvalidInput(
             f"model {_label(card)} was trained on ready-made windows, not a series; send "
@@ -69,16 +75,17 @@ def _check_series(request: ForecastRequest, card: ModelCard) -> None:
             f"series has {series.shape[1]} features, model {_label(card)} expects {prep.features}",
             field="series",
         )
-    needed = lag(prep.transforms) + prep.window.length
+    needed = lag(prep.transforms) + prep.window.length + (horizon if backtest else 0)
     if len(series) < needed:
         extra = (
             f" after the {lag(prep.transforms)} rows its transforms use up"
             if prep.transforms
             else ""
         )
+        after = f" and the {horizon} steps after it" if backtest else ""
         raise InvalidInput(
             f"series has {len(series)} rows, model {_label(card)} needs at least one window of "
-            f"{prep.window.length}{extra}",
+            f"{prep.window.length}{extra}{after}",
             field="series",
         )
     try:
@@ -86,9 +93,9 @@ def _check_series(request: ForecastRequest, card: ModelCard) -> None:
     except ValueError as error:
         raise InvalidInput(f"{error} (model {_label(card)})", field="series") from None
     limit = get_settings().max_windows
-    if window_count(len(series), length=prep.window.length, stride=request.stride) > limit:
+    if window_count(len(series), length=prep.window.length, stride=stride) > limit:
         raise InvalidInput(f"series gives more than {limit} windows; raise stride", field="series")
-    if request.horizon and not prep.recursive:
+    if horizon and not prep.recursive:
         raise InvalidInput(
             f"model {_label(card)} predicts columns {prep.target_columns} of {prep.features}; a "
             f"forecast past the end needs a model that predicts every column",

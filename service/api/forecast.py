@@ -8,9 +8,10 @@ from fastapi import APIRouter, Response
 from service.api.deps import CacheDep, StoreDep
 from service.api.responses import errors
 from service.api.security import Read
+from service.errors import InvalidInput
 from service.forecasting.inference import Forecaster
 from service.forecasting.metrics import mse
-from service.schemas import ForecastRequest, ForecastResult, Values
+from service.schemas import ForecastRequest, ForecastResult, Interval, ModelCard, Values
 from service.serving import ModelCache
 from service.store import ModelStore
 from service.validation import check_forecast_request
@@ -30,7 +31,7 @@ def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Resp
 
     A plain `def`: FastAPI runs it in its thread pool, off the event loop.
     """
-    version, forecaster = load_checked(request, store, cache)
+    version, forecaster, card = load_checked(request, store, cache)
     result = ForecastResult(
         model_name=request.model_name, version=version, predictions=[], mse=None
     )
@@ -41,6 +42,7 @@ def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Resp
             setattr(result, name, value)
         if outcome.ahead is not None:
             result.forecast = _values(outcome.ahead)
+            result.intervals = _intervals(request, card, outcome.ahead)
     else:
         assert request.inputs is not None
         predictions = forecaster.predict(request.inputs)
@@ -53,12 +55,33 @@ def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Resp
 
 def load_checked(
     request: ForecastRequest, store: ModelStore, cache: ModelCache
-) -> tuple[int, Forecaster]:
+) -> tuple[int, Forecaster, ModelCard]:
     """The version asked for, loaded, once the request is known to fit it."""
     version = store.resolve(request.model_name, request.version)
     loaded = cache.get(request.model_name, version)
     check_forecast_request(request, loaded.card)
-    return version, loaded.forecaster
+    return version, loaded.forecaster, loaded.card
+
+
+def _intervals(
+    request: ForecastRequest, card: ModelCard, ahead: np.ndarray
+) -> list[Interval] | None:
+    if not request.levels:
+        return None
+    calibration = card.calibration
+    if calibration is None:
+        raise InvalidInput(
+            f"model {card.model_name}@{card.version} has no calibrated intervals (trained with "
+            "interval_horizon 0, or before intervals existed)",
+            field="levels",
+        )
+    out = []
+    for level in request.levels:
+        width = calibration.half_width(level, len(ahead))
+        out.append(
+            Interval(level=level, lower=_values(ahead - width), upper=_values(ahead + width))
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Response
 from service import plots
 from service.api.deps import CacheDep, StoreDep, VersionDep
 from service.api.forecast import forecast_series, load_checked
+from service.api.responses import errors
 from service.api.security import Read
 from service.errors import InvalidInput
 from service.schemas import ForecastRequest
@@ -21,7 +22,8 @@ router = APIRouter(tags=["plots"])
 Width = Annotated[int, Query(ge=200, le=3000, description="Image width in pixels.")]
 Height = Annotated[int, Query(ge=150, le=2000, description="Image height in pixels.")]
 PNG: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/png": {}}, "description": "A PNG image."}
+    200: {"content": {"image/png": {}}, "description": "A PNG image."},
+    **errors(400, 401, 404, 409, 413),
 }
 
 
@@ -55,7 +57,7 @@ def forecast_plot(
         raise InvalidInput(
             "a plot needs `series`; ready-made `inputs` have no time axis", field="series"
         )
-    version, forecaster = load_checked(request, store, cache)
+    version, forecaster, _ = load_checked(request, store, cache)
     outcome = forecast_series(forecaster, request)
     title = f"{request.model_name}@{version}"
     if outcome.scores:

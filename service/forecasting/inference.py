@@ -39,6 +39,12 @@ class Forecaster:
         self.lag = transforms.lag(preprocessing.transforms)
 
     @property
+    def min_history(self) -> int:
+        """Rows a series needs for one window (after what the transforms use up)."""
+        assert self.prep.window is not None, "only series models read series"
+        return self.lag + self.prep.window.length
+
+    @property
     def columns(self) -> list[int]:
         return self.prep.target_columns or list(range(self.prep.features))
 

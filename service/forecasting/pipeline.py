@@ -10,7 +10,8 @@ import numpy as np
 
 from service.forecasting import transforms
 from service.forecasting.data import DataKind, Examples, Preprocessing, series_examples
-from service.forecasting.inference import Forecaster, Forward, window_reference
+from service.forecasting.evaluation import Calibration, calibrate
+from service.forecasting.inference import Forecaster, Forward, keras_forward, window_reference
 from service.forecasting.metrics import mse
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
@@ -43,6 +44,7 @@ class Trained:
     metrics: dict[str, float | None]
     fit: FitResult
     examples: int  # windows trained on, validation excluded
+    calibration: Calibration | None = None
 
 
 def fit_config(spec: TrainSpec, n_examples: int) -> FitConfig:
@@ -86,7 +88,17 @@ def train_series(
         "test": forecaster.evaluate(test_series) if test_series is not None else None,
     }
     metrics = {k: v.scores(spec.season) if v is not None else {} for k, v in parts.items()}
-    return Trained(model, prep, _flat(metrics), result, len(fitted))
+    calibration = None
+    if spec.interval_horizon and prep.recursive:
+        source = "test_series" if test_series is not None else "training_series (in-sample)"
+        calibration = calibrate(
+            Forecaster(keras_forward(model), prep),
+            test_series if test_series is not None else series,
+            source=source,
+            horizon=spec.interval_horizon,
+            count=spec.calibration_origins,
+        )
+    return Trained(model, prep, _flat(metrics), result, len(fitted), calibration)
 
 
 def train_arrays(

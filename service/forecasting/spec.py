@@ -109,6 +109,15 @@ class TrainSpec(BaseModel):
         description="Stop once the (validation) loss, in scaled units, is below this. Default: "
         "1e-6, or off when `epochs` is given explicitly.",
     )
+    interval_horizon: int = Field(
+        default=12,
+        ge=0,
+        le=1000,
+        description="Steps ahead for which prediction intervals are calibrated (0: none). The "
+        "errors of forecasts from `calibration_origins` origins of the test series (else of the "
+        "training series, in-sample) are stored with the model.",
+    )
+    calibration_origins: int = Field(default=30, ge=5, le=1000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     scaling: Scaling = "standard"
     transforms: list[Transform] = Field(
