@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from service.arrays import ArrayField
 from service.config import get_settings
+from service.forecasting.auto import Candidate
 from service.forecasting.data import Preprocessing
 from service.forecasting.evaluation import Calibration, Scores
 from service.forecasting.pipeline import DEFAULT_EPOCHS
@@ -130,7 +131,7 @@ def check_transformable(series: np.ndarray, chain: list[Transform], field: str) 
 
 
 def _after_lag(spec: TrainSpec) -> str:
-    extra = lag(spec.transforms)
+    extra = lag(spec.chain)
     return f", after the {extra} rows the transforms use up" if extra else ""
 
 
@@ -200,10 +201,10 @@ class TrainRequest(BaseModel):
         _check_limits(series, "series")
         if self.test_inputs is not None:
             raise ValueError("a model trained on `series` is tested on `test_series`")
-        check_transformable(series, self.spec.transforms, "series")
-        needed = lag(self.spec.transforms) + window.length + 1
+        check_transformable(series, self.spec.chain, "series")
+        needed = lag(self.spec.chain) + window.length + 1
         count = window_count(
-            len(series) - lag(self.spec.transforms), length=window.length, stride=window.stride
+            len(series) - lag(self.spec.chain), length=window.length, stride=window.stride
         )
         if count < 1:
             raise ValueError(
@@ -231,7 +232,7 @@ class TrainRequest(BaseModel):
                     f"test_series has {len(test)} rows; spec.window.length {window.length} "
                     f"needs at least {needed}{_after_lag(self.spec)}"
                 )
-            check_transformable(test, self.spec.transforms, "test_series")
+            check_transformable(test, self.spec.chain, "test_series")
         return count
 
     def _check_inputs(self) -> None:
@@ -240,10 +241,10 @@ class TrainRequest(BaseModel):
             raise ValueError("a model trained on `inputs` is tested on `test_inputs`")
         if self.spec.target_columns is not None:
             raise ValueError("spec.target_columns applies to `series`; `targets` are given as is")
-        if self.spec.transforms or self.spec.window_normalization != "none":
+        if self.spec.transforms or self.spec.auto or self.spec.window_normalization != "none":
             raise ValueError(
-                "spec.transforms and spec.window_normalization apply to `series`; ready-made "
-                "`inputs` are used as given"
+                "spec.transforms, `auto` and spec.window_normalization apply to `series`; "
+                "ready-made `inputs` are used as given"
             )
         if len(self.inputs) > get_settings().max_windows:
             raise ValueError(
@@ -316,6 +317,9 @@ class ModelCard(BaseModel):
     calibration: Calibration | None = Field(
         default=None, description="Errors of forecasts from held-out origins, for intervals."
     )
+    leaderboard: list[Candidate] | None = Field(
+        default=None, description="With `auto`: the candidates compared, best first."
+    )
 
 
 class TrainResult(BaseModel):
@@ -351,6 +355,10 @@ class TrainResult(BaseModel):
     stop_reason: StopReason
     train_seconds: float
     created_at: datetime
+    spec: TrainSpec | None = Field(
+        default=None, description="The spec trained: with `auto`, the winning choices."
+    )
+    leaderboard: list[Candidate] | None = None
 
     @classmethod
     def from_card(cls, card: ModelCard) -> TrainResult:

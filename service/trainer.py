@@ -14,12 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import TrainingRejected
+from service.errors import InvalidInput, TrainingRejected
+from service.forecasting.auto import TooShortForAuto
 from service.forecasting.data import (
     array_examples,
     fingerprint,
 )
-from service.forecasting.pipeline import Trained, TrainingDiverged, train_arrays, train_series
+from service.forecasting.pipeline import (
+    Trained,
+    TrainingDiverged,
+    train_arrays,
+    train_auto,
+    train_series,
+)
 from service.forecasting.training import Progress
 from service.schemas import History, Metrics, ModelCard, TrainRequest
 from service.store import CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore
@@ -35,7 +42,8 @@ def train_request(
 ) -> Trained:
     """Train on the data in the form the request gave it."""
     if request.series is not None:
-        return train_series(
+        train = train_auto if request.spec.auto else train_series
+        return train(
             request.spec,
             request.series,
             test_series=request.test_series,
@@ -64,6 +72,8 @@ def train_and_store(
         trained = train_request(request, on_progress=on_progress, should_cancel=should_cancel)
     except TrainingDiverged as error:
         raise TrainingRejected(str(error), field="spec") from None
+    except TooShortForAuto as error:
+        raise InvalidInput(str(error), field="series") from None
     if trained.fit.stop_reason == "cancelled":
         raise TrainingRejected("training was cancelled; nothing was stored")
     source = request.series if request.series is not None else request.inputs
@@ -105,7 +115,8 @@ def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str)
     return {
         "model_name": request.model_name,
         "created_at": datetime.now(UTC),
-        "spec": request.spec,
+        "spec": trained.spec or request.spec,
+        "leaderboard": trained.leaderboard,
         "preprocessing": prep,
         "input_shape": (prep.timesteps, prep.features),
         "metrics": Metrics(**trained.metrics),

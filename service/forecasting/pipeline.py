@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from service.forecasting import transforms
+from service.forecasting.auto import Candidate, choose
 from service.forecasting.data import DataKind, Examples, Preprocessing, series_examples
 from service.forecasting.evaluation import Calibration, calibrate
 from service.forecasting.inference import Forecaster, Forward, keras_forward, window_reference
@@ -45,6 +46,8 @@ class Trained:
     fit: FitResult
     examples: int  # windows trained on, validation excluded
     calibration: Calibration | None = None
+    spec: TrainSpec | None = None  # the spec trained, once `auto` choices are made
+    leaderboard: list[Candidate] | None = None  # the candidates `auto` compared
 
 
 def fit_config(spec: TrainSpec, n_examples: int) -> FitConfig:
@@ -72,7 +75,7 @@ def train_series(
     """Window the series (after its transforms), train, and measure one-step forecasts in
     original units, each beside the baselines on the same points."""
     data = series_examples(
-        transforms.levels(spec.transforms, as_2d(series))[-1][transforms.lag(spec.transforms) :],
+        transforms.levels(spec.chain, as_2d(series))[-1][transforms.lag(spec.chain) :],
         window=spec.window,
         target_columns=spec.target_columns,
         stride=spec.window.stride,
@@ -99,6 +102,34 @@ def train_series(
             count=spec.calibration_origins,
         )
     return Trained(model, prep, _flat(metrics), result, len(fitted), calibration)
+
+
+def train_auto(
+    spec: TrainSpec,
+    series: np.ndarray,
+    *,
+    test_series: np.ndarray | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> Trained:
+    """Choose the architecture and/or transforms by rolling-origin validation, then train the
+    winner on the whole series."""
+    winner, board = choose(
+        spec,
+        series,
+        train=lambda candidate, data: train_series(candidate, data, should_cancel=should_cancel),
+        forecaster=lambda trained: Forecaster(keras_forward(trained.model), trained.preprocessing),
+        should_cancel=should_cancel,
+    )
+    trained = train_series(
+        winner,
+        series,
+        test_series=test_series,
+        on_progress=on_progress,
+        should_cancel=should_cancel,
+    )
+    trained.spec, trained.leaderboard = winner, board
+    return trained
 
 
 def train_arrays(
@@ -196,7 +227,7 @@ def _preprocessing(spec: TrainSpec, data: Examples, *, kind: DataKind) -> Prepro
         target_columns=spec.target_columns if kind == "series" else None,
         x_scaler=Scaler.fit("none", data.inputs),
         y_scaler=Scaler.fit("none", data.targets),
-        transforms=spec.transforms,
+        transforms=spec.chain,
         window_normalization=spec.window_normalization,
         season_length=spec.season,
     )

@@ -73,9 +73,10 @@ class TrainSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    architecture: Preset | None = Field(
+    architecture: Preset | Literal["auto"] | None = Field(
         default=None,
-        description="A preset network; give this or `layers`, not both. Default: lstm.",
+        description="A preset network; give this or `layers`, not both. Default: lstm. `auto` "
+        "trains each preset and keeps the one with the lowest rolling-origin validation error.",
     )
     units: int | None = Field(
         default=None, ge=1, le=1024, description="Units per layer of a preset (default 8)."
@@ -120,11 +121,13 @@ class TrainSpec(BaseModel):
     calibration_origins: int = Field(default=30, ge=5, le=1000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     scaling: Scaling = "standard"
-    transforms: list[Transform] = Field(
+    transforms: list[Transform] | Literal["auto"] = Field(
         default_factory=list,
         max_length=4,
         description="Applied to the series in order before windowing (e.g. log, then "
-        "difference), inverted on every prediction. Series only.",
+        "difference), inverted on every prediction. Series only. `auto` tries none, difference, "
+        "log + difference (positive data) and a seasonal difference (when `season_length` is "
+        "known) and keeps the best by rolling-origin validation.",
     )
     window_normalization: Literal["none", "last", "mean"] = Field(
         default="none",
@@ -157,16 +160,30 @@ class TrainSpec(BaseModel):
         return self
 
     @property
+    def auto(self) -> bool:
+        """Whether the network or the transforms are to be chosen by validation."""
+        return self.architecture == "auto" or self.transforms == "auto"
+
+    @property
+    def chain(self) -> list[Transform]:
+        """The transforms, once chosen (an `auto` spec has none yet)."""
+        return [] if self.transforms == "auto" else self.transforms
+
+    @property
     def season(self) -> int | None:
         """The season length the baselines use."""
-        seasonal = [t.season_length for t in self.transforms if t.season_length]
+        seasonal = [t.season_length for t in self.chain if t.season_length]
         return self.season_length or (seasonal[0] if seasonal else None)
 
     def resolved_layers(self) -> list[LayerSpec]:
-        """The explicit stack, or the preset expanded to one."""
+        """The explicit stack, or the preset expanded to one (an `auto` architecture counts as
+        its largest candidate, for limits)."""
         if self.layers is not None:
             return self.layers
-        return preset_layers(self.architecture or "lstm", units=self.units or DEFAULT_UNITS)
+        preset: Preset = "lstm"
+        if self.architecture is not None and self.architecture != "auto":
+            preset = self.architecture
+        return preset_layers(preset, units=self.units or DEFAULT_UNITS)
 
 
 DEFAULT_UNITS = 8

@@ -1,0 +1,120 @@
+"""`architecture: "auto"` and `transforms: "auto"`: try a small candidate set, keep the best.
+
+Each candidate is trained on the series minus a validation tail and scored by rolling-origin
+validation on that tail: multi-step recursive forecasts from each of the tail's origins, exactly
+what a user will ask of the model. The winner is then retrained on the whole series. This is the
+lecture's own comparison of SimpleRNN, LSTM and GRU, automated, with transforms as a second axis.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel
+
+from service.forecasting import transforms
+from service.forecasting.evaluation import rolling_forecasts
+from service.forecasting.inference import Forecaster
+from service.forecasting.spec import TrainSpec
+from service.forecasting.transforms import Transform
+from service.forecasting.windowing import as_2d
+
+if TYPE_CHECKING:
+    from service.forecasting.pipeline import Trained
+
+PRESETS = ("lstm", "gru", "simple_rnn")
+VALIDATION_ORIGINS = 8
+
+
+class Candidate(BaseModel):
+    architecture: str
+    transforms: list[str]
+    validation_mse: float | None  # None: skipped (no budget left, or the data does not allow it)
+    seconds: float
+    note: str | None = None
+
+
+class TooShortForAuto(ValueError):
+    """The series leaves no room for a validation tail."""
+
+
+def candidate_specs(spec: TrainSpec, series: np.ndarray) -> list[TrainSpec]:
+    """The presets (if the architecture is auto) times the transform chains (if those are)."""
+    data = as_2d(series)
+    if spec.architecture == "auto":
+        archs: list[dict[str, object]] = [{"architecture": a} for a in PRESETS]
+    else:
+        archs = [{}]
+    chains: list[list[Transform]] = [spec.chain]
+    if spec.transforms == "auto":
+        chains = [[], [Transform(type="difference")]]
+        if (data > 0).all():
+            chains.append([Transform(type="log"), Transform(type="difference")])
+        if spec.season_length:
+            chains.append([Transform(type="seasonal_difference", season_length=spec.season_length)])
+    return [
+        spec.model_copy(update={**arch, "transforms": chain, "interval_horizon": 0})
+        for arch in archs
+        for chain in chains
+    ]
+
+
+def validation_horizon(spec: TrainSpec) -> int:
+    return spec.season_length or min(spec.window.length, 10)
+
+
+def choose(
+    spec: TrainSpec,
+    series: np.ndarray,
+    *,
+    train: Callable[[TrainSpec, np.ndarray], Trained],
+    forecaster: Callable[[Trained], Forecaster],
+    should_cancel: Callable[[], bool] | None = None,
+) -> tuple[TrainSpec, list[Candidate]]:
+    """The best candidate spec by rolling-origin validation MSE, and the leaderboard.
+
+    `train(spec, series)` trains a candidate, `forecaster(trained)` serves it: passed in so the
+    ML core's training function is used as is (and tests can count calls)."""
+    data = as_2d(series)
+    horizon = validation_horizon(spec)
+    tail = horizon + VALIDATION_ORIGINS - 1
+    specs = candidate_specs(spec, data)
+    budget = spec.max_seconds / len(specs) if spec.max_seconds else None
+    started = time.monotonic()
+    board: list[Candidate] = []
+    best: tuple[float, TrainSpec] | None = None
+    for candidate in specs:
+        entry = Candidate(
+            architecture=str(candidate.architecture or "layers"),
+            transforms=[t.type for t in candidate.chain],
+            validation_mse=None,
+            seconds=0.0,
+        )
+        board.append(entry)
+        needed = transforms.lag(candidate.chain) + candidate.window.length + 1
+        if len(data) - tail < needed + VALIDATION_ORIGINS:
+            entry.note = "series too short for this candidate"
+            continue
+        spent = spec.max_seconds is not None and time.monotonic() - started > spec.max_seconds
+        if spent or (should_cancel is not None and should_cancel()):
+            entry.note = "time budget spent"
+            continue
+        t0 = time.monotonic()
+        trained = train(candidate.model_copy(update={"max_seconds": budget}), data[:-tail])
+        rolled = rolling_forecasts(
+            forecaster(trained), data, horizon=horizon, count=VALIDATION_ORIGINS
+        )
+        entry.validation_mse = float(np.mean((rolled.actuals - rolled.forecasts) ** 2))
+        entry.seconds = round(time.monotonic() - t0, 3)
+        if np.isfinite(entry.validation_mse) and (best is None or entry.validation_mse < best[0]):
+            best = (entry.validation_mse, candidate)
+    if best is None:
+        raise TooShortForAuto(
+            f"series has {len(data)} rows: too short to validate any candidate on its last "
+            f"{tail} rows; give a longer series or choose the architecture and transforms"
+        )
+    winner = best[1].model_copy(update={"interval_horizon": spec.interval_horizon})
+    return winner, sorted(board, key=lambda c: (c.validation_mse is None, c.validation_mse))
