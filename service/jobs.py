@@ -332,6 +332,16 @@ def _init_worker(threads: int, events: Any, flags: str, xla_cache: str | None) -
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     tf.config.experimental.enable_op_determinism()
     _worker.update(events=events, flags=Path(flags))
+    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose API process died (killed, out of memory) would otherwise train on, then
+    block forever on a queue nobody reads: it leaves as soon as it is orphaned."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _run_job(

@@ -1,4 +1,7 @@
-"""Dependencies shared by the routers: the store, the model cache, the jobs, a model's version."""
+"""Dependencies shared by the routers: the store, the model cache, the jobs, a model's version.
+
+The ones that only read app.state are `async`: FastAPI runs a plain `def` dependency in its
+thread pool, and each such hop cost a forecast about as much as its inference."""
 
 from __future__ import annotations
 
@@ -13,17 +16,17 @@ from service.serving import ModelCache
 from service.store import ModelStore
 
 
-def get_store(request: Request) -> ModelStore:
+async def get_store(request: Request) -> ModelStore:
     store: ModelStore = request.app.state.store
     return store
 
 
-def get_cache(request: Request) -> ModelCache:
+async def get_cache(request: Request) -> ModelCache:
     cache: ModelCache = request.app.state.cache
     return cache
 
 
-def get_jobs(request: Request) -> JobManager:
+async def get_jobs(request: Request) -> JobManager:
     jobs: JobManager = request.app.state.jobs
     return jobs
 

@@ -35,13 +35,13 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def require_write(request: Request, provided: KeyHeader) -> None:
+async def require_write(request: Request, provided: KeyHeader) -> None:
     expected = _settings(request).key("write")
     if expected is not None and not _matches(provided, expected):
         raise Unauthorized("this needs the API key (X-API-Key header): missing or wrong")
 
 
-def require_read(request: Request, provided: KeyHeader) -> None:
+async def require_read(request: Request, provided: KeyHeader) -> None:
     settings = _settings(request)
     expected = settings.key("read")
     if (

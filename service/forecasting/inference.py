@@ -90,12 +90,27 @@ class Forecaster:
         assert window is not None, "only series models forecast ahead"
         assert self.prep.recursive, "only a model predicting every column forecasts ahead"
         data = as_2d(series)
+        if not self.prep.transforms and self.prep.window_normalization == "none":
+            return self._forecast_scaled(data, horizon=horizon)
         history = transforms.levels(self.prep.transforms, data, room=horizon)
         top = history[-1]
         for t in range(len(data), len(data) + horizon):
             x = top[t - window.length : t : window.sampling_rate][None, ...]
             transforms.fill(self.prep.transforms, history, t, self.predict(x)[0])
         return history[0][len(data) :]
+
+    def _forecast_scaled(self, data: np.ndarray, *, horizon: int) -> np.ndarray:
+        """The same recursion, all in scaled units (the targets' scaler is the inputs' when
+        nothing else stands between them): one model call per step and nothing else."""
+        window = self.prep.window
+        assert window is not None
+        tail = self.prep.x_scaler.transform(data[-window.length :])
+        buffer = np.concatenate([tail, np.zeros((horizon, self.prep.features))])
+        buffer = buffer.astype(np.float32)
+        for h in range(horizon):
+            x = buffer[h : h + window.length : window.sampling_rate][None, ...]
+            buffer[window.length + h] = self.forward(x)[0]
+        return self.prep.y_scaler.inverse(buffer[window.length :].astype(np.float64))
 
 
 def keras_forward(model: keras.Model) -> Forward:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 ScalerKind = Literal["none", "standard", "minmax"]
 
@@ -18,6 +18,8 @@ class Scaler(BaseModel):
     kind: ScalerKind
     offset: list[float]
     scale: list[float]
+    _offset: np.ndarray = PrivateAttr()
+    _scale: np.ndarray = PrivateAttr()
 
     @classmethod
     def fit(cls, kind: ScalerKind, data: np.ndarray) -> Scaler:
@@ -43,8 +45,13 @@ class Scaler(BaseModel):
             scale=[self.scale[c] for c in columns],
         )
 
+    def model_post_init(self, context: object) -> None:
+        # Arrays made once: a recursive forecast scales one window per step.
+        self._offset = np.asarray(self.offset)
+        self._scale = np.asarray(self.scale)
+
     def transform(self, values: np.ndarray) -> np.ndarray:
-        return (values - np.asarray(self.offset)) / np.asarray(self.scale)
+        return (values - self._offset) / self._scale
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
-        return values * np.asarray(self.scale) + np.asarray(self.offset)
+        return values * self._scale + self._offset

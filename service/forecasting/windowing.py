@@ -46,9 +46,3 @@ def window_inputs(series: np.ndarray, *, length: int, sampling_rate: int = 1) ->
         return np.empty((0, len(range(0, length, sampling_rate)), data.shape[1]), data.dtype)
     view = sliding_window_view(data, length, axis=0)  # (windows, features, length)
     return view.transpose(0, 2, 1)[:, ::sampling_rate, :]
-
-
-def last_window(series: np.ndarray, *, length: int, sampling_rate: int = 1) -> np.ndarray:
-    """The window that predicts the step after the end: series[n-length : n : sampling_rate]."""
-    data = as_2d(series)
-    return data[len(data) - length :: sampling_rate][None, ...]
