@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict
 
 ScalerKind = Literal["none", "standard", "minmax"]
 
@@ -18,8 +19,6 @@ class Scaler(BaseModel):
     kind: ScalerKind
     offset: list[float]
     scale: list[float]
-    _offset: np.ndarray = PrivateAttr()
-    _scale: np.ndarray = PrivateAttr()
 
     @classmethod
     def fit(cls, kind: ScalerKind, data: np.ndarray) -> Scaler:
@@ -45,10 +44,15 @@ class Scaler(BaseModel):
             scale=[self.scale[c] for c in columns],
         )
 
-    def model_post_init(self, context: object) -> None:
-        # Arrays made once: a recursive forecast scales one window per step.
-        self._offset = np.asarray(self.offset)
-        self._scale = np.asarray(self.scale)
+    # Arrays made once: a recursive forecast scales one window per step. (Cached properties are
+    # not fields: equality and JSON still see only kind, offset and scale.)
+    @cached_property
+    def _offset(self) -> np.ndarray:
+        return np.asarray(self.offset)
+
+    @cached_property
+    def _scale(self) -> np.ndarray:
+        return np.asarray(self.scale)
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         return (values - self._offset) / self._scale
