@@ -26,12 +26,13 @@ if TYPE_CHECKING:
     from service.forecasting.pipeline import Trained
 
 PRESETS = ("lstm", "gru", "simple_rnn")
-VALIDATION_ORIGINS = 8
+VALIDATION_ORIGINS = 12
 
 
 class Candidate(BaseModel):
     architecture: str
     transforms: list[str]
+    window_normalization: str = "none"
     validation_mse: float | None  # None: skipped (no budget left, or the data does not allow it)
     seconds: float
     note: str | None = None
@@ -48,17 +49,24 @@ def candidate_specs(spec: TrainSpec, series: np.ndarray) -> list[TrainSpec]:
         archs: list[dict[str, object]] = [{"architecture": a} for a in PRESETS]
     else:
         archs = [{}]
-    chains: list[list[Transform]] = [spec.chain]
+    norm = spec.window_normalization
+    options: list[dict[str, object]] = [{"transforms": spec.chain}]
     if spec.transforms == "auto":
-        chains = [[], [Transform(type="difference")]]
+        options = [
+            {"transforms": [], "window_normalization": norm},
+            {"transforms": [], "window_normalization": "last"},  # a level, not learnt
+            {"transforms": [Transform(type="difference")]},
+        ]
         if (data > 0).all():
-            chains.append([Transform(type="log"), Transform(type="difference")])
+            options.append({"transforms": [Transform(type="log"), Transform(type="difference")]})
         if spec.season_length:
-            chains.append([Transform(type="seasonal_difference", season_length=spec.season_length)])
+            seasonal = Transform(type="seasonal_difference", season_length=spec.season_length)
+            options.append({"transforms": [seasonal]})
+    unique = {repr(o): o for o in options}.values()  # "last" twice when the spec asked for it
     return [
-        spec.model_copy(update={**arch, "transforms": chain, "interval_horizon": 0})
+        spec.model_copy(update={**arch, **option, "interval_horizon": 0})
         for arch in archs
-        for chain in chains
+        for option in unique
     ]
 
 
@@ -90,6 +98,7 @@ def choose(
         entry = Candidate(
             architecture=str(candidate.architecture or "layers"),
             transforms=[t.type for t in candidate.chain],
+            window_normalization=candidate.window_normalization,
             validation_mse=None,
             seconds=0.0,
         )

@@ -17,16 +17,23 @@ def rising(n: int, start: int = 0) -> list[float]:
 def test_candidates_cover_presets_and_transforms() -> None:
     auto = TrainSpec(architecture="auto", transforms="auto", season_length=12)
     specs = candidate_specs(auto, np.arange(1.0, 50.0))
-    chains = {tuple(t.type for t in s.chain) for s in specs}
+    chains = {(tuple(t.type for t in s.chain), s.window_normalization) for s in specs}
     assert {s.architecture for s in specs} == {"lstm", "gru", "simple_rnn"}
-    assert chains == {(), ("difference",), ("log", "difference"), ("seasonal_difference",)}
-    assert len(specs) == 12
+    assert chains == {
+        ((), "none"),
+        ((), "last"),
+        (("difference",), "none"),
+        (("log", "difference"), "none"),
+        (("seasonal_difference",), "none"),
+    }
+    assert len(specs) == 15
     # No log for data that is not positive; the architecture stays when only transforms are auto.
     fixed = TrainSpec(architecture="gru", transforms="auto")
     specs = candidate_specs(fixed, np.arange(-5.0, 45.0))
-    assert [(s.architecture, [t.type for t in s.chain]) for s in specs] == [
-        ("gru", []),
-        ("gru", ["difference"]),
+    assert [(s.architecture, [t.type for t in s.chain], s.window_normalization) for s in specs] == [
+        ("gru", [], "none"),
+        ("gru", [], "last"),
+        ("gru", ["difference"], "none"),
     ]
 
 
@@ -39,12 +46,13 @@ def test_auto_picks_a_candidate_by_validation_and_stores_it(client: TestClient) 
     assert response.status_code == 201, response.text
     result = response.json()
     board = result["leaderboard"]
-    assert len(board) == 9  # 3 presets x (none, difference, log + difference)
+    assert len(board) == 12  # 3 presets x (none, relative to last, difference, log + difference)
     errors = [c["validation_mse"] for c in board]
     assert errors == sorted(errors)
     winner = result["spec"]
     assert winner["architecture"] == board[0]["architecture"]
     assert [t["type"] for t in winner["transforms"]] == board[0]["transforms"]
+    assert winner["window_normalization"] == board[0]["window_normalization"]
     card = client.get("/models/chosen/versions/1").json()["card"]
     assert card["spec"]["architecture"] != "auto"
     assert card["leaderboard"] == board
