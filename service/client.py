@@ -85,7 +85,10 @@ class ForecastClient:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
         if job["status"] != "succeeded":
-            raise RequestFailed(422, job["error"])
+            server_side = job["error"] and job["error"]["code"] == "training_failed"
+            raise (
+                ServerFailed(500, job["error"]) if server_side else RequestFailed(422, job["error"])
+            )
         return dict(job["result"])
 
     # Forecasting

@@ -57,6 +57,7 @@ class Job:
     progress: dict[str, Any] | None = None
     card: dict[str, Any] | None = None  # the stored version's card, once succeeded
     error: dict[str, Any] | None = None  # {code, message, field}, once failed or cancelled
+    request: TrainRequest | None = field(default=None, repr=False)
     pid: int | None = None  # the worker running it
     killed: str | None = None  # why the watchdog killed its worker, if it did
     future: Future[dict[str, Any]] | None = field(default=None, repr=False)
@@ -166,10 +167,15 @@ class JobManager:
                     f"{pending} training jobs are queued or running, the limit is "
                     f"{self.workers + self.max_queued}; retry later"
                 )
-            job = Job(id=uuid.uuid4().hex, model_name=request.model_name)
+            job = Job(id=uuid.uuid4().hex, model_name=request.model_name, request=request)
             self._jobs[job.id] = job
             self._forget_old()
-        task = partial(_run_job, job.id, request, str(self.store_root), self.timeout_seconds)
+        self._dispatch(job)
+        return job
+
+    def _dispatch(self, job: Job) -> None:
+        assert self._pool is not None and job.request is not None
+        task = partial(_run_job, job.id, job.request, str(self.store_root), self.timeout_seconds)
         pool = self._pool
         try:
             job.future = pool.submit(task)
@@ -178,7 +184,6 @@ class JobManager:
             pool = self._pool
             job.future = pool.submit(task)
         job.future.add_done_callback(lambda future: self._finish(job, future, pool))
-        return job
 
     async def wait(self, job: Job) -> Job:
         assert job.future is not None
@@ -187,8 +192,8 @@ class JobManager:
         except BaseException:  # the job records its own failure; the caller reads it there
             if not job.future.done():
                 raise
-        while not job.status.finished:  # the done-callback may still be running
-            await asyncio.sleep(0.001)
+        while not job.status.finished:  # the done-callback may still run, or have resubmitted
+            await asyncio.sleep(0.01)
         return job
 
     def get(self, job_id: str) -> Job:
@@ -206,8 +211,7 @@ class JobManager:
         if job.status.finished:
             return job
         if job.future is not None and job.future.cancel():
-            self._mark(job, JobStatus.cancelled, error=_NOT_RUN)
-            return job
+            return job  # cancel() ran the done-callback, which marked it
         (self._flags / f"{job.id}.cancel").touch()  # the worker stops at its next chunk
         return job
 
@@ -221,6 +225,9 @@ class JobManager:
         error = future.exception()
         if isinstance(error, BrokenProcessPool):
             self._replace_pool(pool)
+            if job.started_at is None and not self._stopping.is_set():
+                self._dispatch(job)  # it was only queued behind the job whose worker died
+                return
             message = job.killed or "its training worker died (killed or out of memory)"
             self._mark(job, JobStatus.failed, error=_error(TrainingFailed.code, message))
             return
@@ -239,6 +246,7 @@ class JobManager:
     def _mark(self, job: Job, status: JobStatus, *, error: dict[str, Any] | None = None) -> None:
         job.error = error
         job.finished_at = datetime.now(UTC)
+        job.request = None  # its data can be large; finished jobs are kept for a while
         job.status = status
         log.info(
             "training job %s for %s %s after %.1f s%s",

@@ -81,7 +81,8 @@ def forecast_plot(
     target_columns: Sequence[int] | None = None,
 ) -> bytes:
     """The history, the one-step predictions at the indices they predict (window k predicts
-    `k * stride + window_length`), and the forecast continuing past the end of the history.
+    `k * stride + window_length`; for a model with transforms pass the window length plus the
+    rows the transforms use up), and the forecast continuing past the end of the history.
 
     `predictions` is (windows, outputs); `target_columns` are the series columns the outputs
     predict (default: all). `forecast` is (horizon, features), or None.

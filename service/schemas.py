@@ -215,7 +215,17 @@ class TrainRequest(BaseModel):
             raise ValueError(
                 f"series gives {count} windows, the limit is {get_settings().max_windows}"
             )
-        for column in self.spec.target_columns or []:
+        columns = self.spec.target_columns or []
+        if columns != sorted(set(columns)):
+            raise ValueError(
+                f"spec.target_columns is {columns}: give each column once, in increasing order"
+            )
+        if self.spec.auto and columns and len(columns) < series.shape[1]:
+            raise ValueError(
+                "`auto` compares multi-step forecasts, which need a model predicting every "
+                "column: drop spec.target_columns or choose the architecture and transforms"
+            )
+        for column in columns:
             if not 0 <= column < series.shape[1]:
                 raise ValueError(
                     f"spec.target_columns has {column}, series has columns 0..{series.shape[1] - 1}"

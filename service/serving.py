@@ -53,10 +53,13 @@ class ModelCache:
                     self.hits += 1
                     return self._models[key]
                 self.misses += 1
-            loaded = self._load(name, version)
+            try:
+                loaded = self._load(name, version)
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
             with self._lock:
                 self._models[key] = loaded
-                self._loading.pop(key, None)
                 self._shrink()
             return loaded
 

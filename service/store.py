@@ -52,10 +52,13 @@ class ModelStore:
         self._listings: dict[str, tuple[tuple[int, int, int], list[int]]] = {}
 
     def open(self) -> None:
-        """Create the root and drop temporary folders left by a crash."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.root / _TMP, ignore_errors=True)
-        (self.root / _TMP).mkdir()
+        """Create the root and drop temporary folders left by crashed processes. Each folder is
+        named after the process writing it, so a process starting beside others that share the
+        root leaves their saves in progress alone."""
+        (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+        for leftover in (self.root / _TMP).iterdir():
+            if not _alive(_writer_pid(leftover.name)):
+                shutil.rmtree(leftover, ignore_errors=True)
 
     def readable(self) -> bool:
         return os.access(self.root, os.R_OK | os.W_OK | os.X_OK)
@@ -116,9 +119,9 @@ class ModelStore:
 
     def stored(self, name: str) -> list[StoredVersion]:
         """Every version with its card; a broken version is reported, not raised."""
-        return [self._stored(name, v) for v in self.versions(name)]
+        return [self.stored_version(name, v) for v in self.versions(name)]
 
-    def _stored(self, name: str, version: int) -> StoredVersion:
+    def stored_version(self, name: str, version: int) -> StoredVersion:
         try:
             card = self.card(name, version)
         except ModelBroken as error:
@@ -143,7 +146,7 @@ class ModelStore:
         publish it with one rename. Nothing is published if `write` raises."""
         folder = self._folder(name)
         folder.mkdir(parents=True, exist_ok=True)
-        staging = self.root / _TMP / f"{name}-{uuid.uuid4().hex}"
+        staging = self.root / _TMP / f"{os.getpid()}-{name}-{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
         try:
             with self._lock(name):
@@ -163,7 +166,7 @@ class ModelStore:
                 raise ModelNotFound(f"model {name!r} does not exist", field="model_name")
             for v in targets:
                 # Rename first: a reader sees the version whole or not at all.
-                trash = self.root / _TMP / f"deleted-{name}-{v}-{uuid.uuid4().hex}"
+                trash = self.root / _TMP / f"{os.getpid()}-deleted-{name}-{v}-{uuid.uuid4().hex}"
                 os.rename(self.version_dir(name, v), trash)
                 shutil.rmtree(trash, ignore_errors=True)
         return targets
@@ -188,6 +191,23 @@ class ModelStore:
             return self.root / check_model_name(name)
         except ValueError as error:
             raise InvalidInput(str(error), field="model_name") from None
+
+
+def _writer_pid(folder: str) -> int | None:
+    head = folder.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None or pid == os.getpid():
+        return False  # unnamed, or ours from before a restart under the same pid: stale
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -47,6 +47,7 @@ def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(
     manager: JobManager, store: ModelStore
 ) -> None:
     job = manager.submit(request("victim", epochs=20_000, batch_size=4))
+    queued = manager.submit(request("queued-behind"))
     wait(job, status={JobStatus.running})
     while job.progress is None:  # well into training, not still importing
         time.sleep(0.05)
@@ -58,6 +59,10 @@ def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(
     assert "worker died" in job.error["message"]
     assert store.versions("victim") == []
     assert list((store.root / ".tmp").iterdir()) == []
+    # The job queued behind it had not started: it runs on the new worker instead of failing.
+    wait(queued, status={JobStatus.succeeded, JobStatus.failed})
+    assert queued.status is JobStatus.succeeded
+    assert store.versions("queued-behind") == [1]
     # A new worker takes the next job.
     survivor = manager.submit(request("survivor"))
     wait(survivor, status={JobStatus.succeeded, JobStatus.failed})

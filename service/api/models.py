@@ -35,7 +35,7 @@ def get_model(name: ModelDep, store: StoreDep) -> ModelDetail:
 @router.get("/{name}/versions/{version}", response_model=VersionPublic, dependencies=[Read])
 def get_version(model: VersionDep, store: StoreDep) -> VersionPublic:
     name, version = model
-    return _public(next(v for v in store.stored(name) if v.version == version))
+    return _public(store.stored_version(name, version))
 
 
 @router.delete("/{name}", response_model=Deleted, dependencies=[Write])

@@ -70,7 +70,8 @@ def forecast_plot(
         request.series,
         outcome.predictions,
         outcome.ahead,
-        window_length=forecaster.prep.window.length,
+        # The first window's target: after the window and the rows the transforms use up.
+        window_length=forecaster.min_history,
         stride=request.stride,
         target_columns=forecaster.prep.target_columns,
         width=width,

@@ -42,9 +42,13 @@ class TooShortForAuto(ValueError):
     """The series leaves no room for a validation tail."""
 
 
-def candidate_specs(spec: TrainSpec, series: np.ndarray) -> list[TrainSpec]:
-    """The presets (if the architecture is auto) times the transform chains (if those are)."""
+def candidate_specs(
+    spec: TrainSpec, series: np.ndarray, *, also: np.ndarray | None = None
+) -> list[TrainSpec]:
+    """The presets (if the architecture is auto) times the transform chains (if those are).
+    A log is offered only when the series, and `also` (the test series), are positive."""
     data = as_2d(series)
+    positive = bool((data > 0).all()) and (also is None or bool((also > 0).all()))
     if spec.architecture == "auto":
         archs: list[dict[str, object]] = [{"architecture": a} for a in PRESETS]
     else:
@@ -57,7 +61,7 @@ def candidate_specs(spec: TrainSpec, series: np.ndarray) -> list[TrainSpec]:
             {"transforms": [], "window_normalization": "last"},  # a level, not learnt
             {"transforms": [Transform(type="difference")]},
         ]
-        if (data > 0).all():
+        if positive:
             options.append({"transforms": [Transform(type="log"), Transform(type="difference")]})
         if spec.season_length:
             seasonal = Transform(type="seasonal_difference", season_length=spec.season_length)
@@ -81,6 +85,7 @@ def choose(
     train: Callable[[TrainSpec, np.ndarray], Trained],
     forecaster: Callable[[Trained], Forecaster],
     should_cancel: Callable[[], bool] | None = None,
+    test_series: np.ndarray | None = None,
 ) -> tuple[TrainSpec, list[Candidate]]:
     """The best candidate spec by rolling-origin validation MSE, and the leaderboard.
 
@@ -89,14 +94,14 @@ def choose(
     data = as_2d(series)
     horizon = validation_horizon(spec)
     tail = horizon + VALIDATION_ORIGINS - 1
-    specs = candidate_specs(spec, data)
+    specs = candidate_specs(spec, data, also=test_series)
     budget = spec.max_seconds / len(specs) if spec.max_seconds else None
     started = time.monotonic()
     board: list[Candidate] = []
     best: tuple[float, TrainSpec] | None = None
     for candidate in specs:
         entry = Candidate(
-            architecture=str(candidate.architecture or "layers"),
+            architecture=str(candidate.architecture or ("layers" if candidate.layers else "lstm")),
             transforms=[t.type for t in candidate.chain],
             window_normalization=candidate.window_normalization,
             validation_mse=None,

@@ -30,8 +30,8 @@ class Examples:
 
     def split(self, fraction: float) -> tuple[Examples, Examples | None]:
         """Hold out the last `fraction` of the examples (chronological, no shuffling)."""
-        held = round(len(self) * fraction)
-        if held == 0:
+        held = min(round(len(self) * fraction), len(self) - 1)  # keep one to train on
+        if held <= 0:
             return self, None
         cut = len(self) - held
         return self[:cut], self[cut:]

@@ -129,6 +129,9 @@ class Calibration(BaseModel):
         return widths[steps]
 
 
+MIN_CALIBRATION_ORIGINS = 5
+
+
 def calibrate(
     forecaster: Forecaster, series: np.ndarray, *, source: str, horizon: int, count: int
 ) -> Calibration | None:
@@ -137,6 +140,8 @@ def calibrate(
     if horizon < 1 or not forecaster.prep.recursive:
         return None
     rolled = rolling_forecasts(forecaster, data, horizon=horizon, count=count)
+    if len(rolled.origins) < MIN_CALIBRATION_ORIGINS or not np.isfinite(rolled.forecasts).all():
+        return None  # too few errors to read a quantile from, or a forecast that blew up
     errors = np.sort(np.abs(rolled.actuals - rolled.forecasts), axis=0)  # (origins, h, cols)
     return Calibration(
         source=source,

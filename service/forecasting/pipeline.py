@@ -120,6 +120,7 @@ def train_auto(
         train=lambda candidate, data: train_series(candidate, data, should_cancel=should_cancel),
         forecaster=lambda trained: Forecaster(keras_forward(trained.model), trained.preprocessing),
         should_cancel=should_cancel,
+        test_series=test_series,
     )
     trained = train_series(
         winner,

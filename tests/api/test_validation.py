@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import sine, store_listing, tiny_spec, train_body
 
 NO_SERIES = {"series": None, "test_series": None}
+TWO_COLUMNS = {"series": [[v, -v] for v in sine(60)], "test_series": None}
 BAD_TRAIN: list[tuple[str, dict[str, Any], str]] = [
     ("ragged", {"series": [[1.0, 2.0], [3.0]] + [[1.0, 2.0]] * 10}, "series[1] has 1 columns"),
     ("3-D series", {"series": [[[1.0]]] * 10}, "series must be a 1-D array"),
@@ -38,6 +39,21 @@ BAD_TRAIN: list[tuple[str, dict[str, Any], str]] = [
     ("bad name", {"model_name": "../etc"}, "model_name"),
     ("dot name", {"model_name": ".hidden"}, "model_name"),
     ("bad column", {"spec": tiny_spec(target_columns=[3])}, "spec.target_columns has 3"),
+    (
+        "repeated columns",
+        {**TWO_COLUMNS, "spec": tiny_spec(target_columns=[0, 0])},
+        "give each column once, in increasing order",
+    ),
+    (
+        "permuted columns",
+        {**TWO_COLUMNS, "spec": tiny_spec(target_columns=[1, 0])},
+        "give each column once, in increasing order",
+    ),
+    (
+        "auto with some columns",
+        {**TWO_COLUMNS, "spec": tiny_spec(target_columns=[0], architecture="auto")},
+        "need a model predicting every column",
+    ),
     ("test features", {"test_series": [[1.0, 2.0]] * 10}, "test_series has 2 features"),
     ("zero units", {"spec": tiny_spec(units=0)}, "greater than or equal to 1"),
     ("unknown preset", {"spec": tiny_spec(architecture="transformer")}, "architecture"),

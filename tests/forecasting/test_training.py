@@ -125,3 +125,10 @@ def test_default_settings_reach_lecture_quality() -> None:
     trained = train_series(TrainSpec(architecture="lstm"), train_part, test_series=test_part)
     assert trained.metrics["test_mse"] is not None
     assert trained.metrics["test_mse"] <= 1e-05
+
+
+def test_a_large_validation_fraction_still_leaves_one_window_to_train_on() -> None:
+    spec = TrainSpec(units=2, epochs=2, validation_fraction=0.8, window=WindowSpec(length=5))
+    trained = train_series(spec, sine(7))  # two windows: one trains, one validates
+    assert trained.examples == 1
+    assert trained.metrics["validation_mse"] is not None
