@@ -12,6 +12,12 @@ from service.schemas import ForecastRequest, ModelCard, check_transformable
 
 
 def check_forecast_request(request: ForecastRequest, card: ModelCard) -> None:
+    if request.levels and card.calibration is None:
+        raise InvalidInput(
+            f"model {_label(card)} has no calibrated intervals (trained with interval_horizon 0, "
+            "with too little held-out data, or before intervals existed)",
+            field="levels",
+        )
     if request.inputs is not None:
         _check_inputs(request, card)
     else:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Response
 from service.api.deps import CacheDep, StoreDep
 from service.api.responses import errors
 from service.api.security import Read
-from service.errors import InvalidInput
 from service.forecasting.inference import Forecaster
 from service.forecasting.metrics import mse
 from service.schemas import ForecastRequest, ForecastResult, Interval, ModelCard, Values
@@ -69,12 +68,7 @@ def _intervals(
     if not request.levels:
         return None
     calibration = card.calibration
-    if calibration is None:
-        raise InvalidInput(
-            f"model {card.model_name}@{card.version} has no calibrated intervals (trained with "
-            "interval_horizon 0, or before intervals existed)",
-            field="levels",
-        )
+    assert calibration is not None, "check_forecast_request refuses levels without it"
     out = []
     for level in request.levels:
         width = calibration.half_width(level, len(ahead))

@@ -55,8 +55,9 @@ def delete_version(model: VersionDep, store: StoreDep, cache: CacheDep) -> Delet
 
 
 def _summary(store: ModelStore, name: str) -> ModelPublic:
-    versions = store.stored(name)
-    latest = versions[-1] if versions else None
+    """Reads one card, the latest version's: a listing should not parse every model's history."""
+    versions = store.versions(name)
+    latest = store.stored_version(name, versions[-1]) if versions else None
     return ModelPublic(
         model_name=name,
         latest_version=latest.version if latest else None,

@@ -64,10 +64,15 @@ class Forecaster:
 
     def windows(self, series: np.ndarray, *, stride: int = 1) -> Examples:
         """The series' last transform level cut the way the model was trained."""
+        return self._cut(transforms.levels(self.prep.transforms, as_2d(series))[-1], stride)
+
+    def _cut(self, top: np.ndarray, stride: int) -> Examples:
         assert self.prep.window is not None, "only series models cut series into windows"
-        top = transforms.levels(self.prep.transforms, as_2d(series))[-1][self.lag :]
         return series_examples(
-            top, window=self.prep.window, target_columns=self.prep.target_columns, stride=stride
+            top[self.lag :],
+            window=self.prep.window,
+            target_columns=self.prep.target_columns,
+            stride=stride,
         )
 
     def evaluate(self, series: np.ndarray, *, stride: int = 1) -> Evaluation:
@@ -76,10 +81,9 @@ class Forecaster:
         window = self.prep.window
         assert window is not None, "only series models cut series into windows"
         data = as_2d(series)
-        history = [
-            level[:, self.columns] for level in transforms.levels(self.prep.transforms, data)
-        ]
-        cut = self.windows(data, stride=stride)
+        levels = transforms.levels(self.prep.transforms, data)
+        history = [level[:, self.columns] for level in levels]
+        cut = self._cut(levels[-1], stride)
         t = self.lag + window.length + stride * np.arange(len(cut))
         predicted = transforms.invert(self.prep.transforms, self.predict(cut.inputs), history, t)
         return Evaluation(predicted, data[t][:, self.columns], t, data[:, self.columns])

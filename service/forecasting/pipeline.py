@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -113,7 +114,8 @@ def train_auto(
     should_cancel: Callable[[], bool] | None = None,
 ) -> Trained:
     """Choose the architecture and/or transforms by rolling-origin validation, then train the
-    winner on the whole series."""
+    winner on the whole series (within what is left of `max_seconds`)."""
+    started = time.monotonic()
     winner, board = choose(
         spec,
         series,
@@ -122,6 +124,9 @@ def train_auto(
         should_cancel=should_cancel,
         test_series=test_series,
     )
+    if spec.max_seconds is not None:
+        left = spec.max_seconds - (time.monotonic() - started)
+        winner = winner.model_copy(update={"max_seconds": max(left, 0.1 * spec.max_seconds)})
     trained = train_series(
         winner,
         series,
