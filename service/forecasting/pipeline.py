@@ -13,7 +13,7 @@ from service.forecasting import transforms
 from service.forecasting.auto import Candidate, choose
 from service.forecasting.data import DataKind, Examples, Preprocessing, series_examples
 from service.forecasting.evaluation import Calibration, calibrate
-from service.forecasting.inference import Forecaster, Forward, keras_forward, window_reference
+from service.forecasting.inference import Forecaster, keras_forward, window_reference
 from service.forecasting.metrics import mse
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
@@ -84,7 +84,7 @@ def train_series(
     fitted, validation = data.split(spec.validation_fraction)
     prep = _preprocessing(spec, fitted, kind="series")
     model, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
-    forecaster = Forecaster(_keras_predict(model), prep)
+    forecaster = Forecaster(keras_forward(model), prep)
     seen = forecaster.evaluate(series, stride=spec.window.stride)
     parts = {
         "train": seen[: len(fitted)],
@@ -96,7 +96,7 @@ def train_series(
     if spec.interval_horizon and prep.recursive:
         source = "test_series" if test_series is not None else "training_series (in-sample)"
         calibration = calibrate(
-            Forecaster(keras_forward(model), prep),
+            forecaster,
             test_series if test_series is not None else series,
             source=source,
             horizon=spec.interval_horizon,
@@ -150,7 +150,7 @@ def train_arrays(
     fitted, validation = data.split(spec.validation_fraction)
     prep = _preprocessing(spec, fitted, kind="inputs")
     model, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
-    forecaster = Forecaster(_keras_predict(model), prep)
+    forecaster = Forecaster(keras_forward(model), prep)
     metrics = {
         name: {"mse": mse(part.targets, forecaster.predict(part.inputs))} if part else {}
         for name, part in (("train", fitted), ("validation", validation), ("test", test))
@@ -208,10 +208,6 @@ def _flat(metrics: Mapping[str, Mapping[str, float | None]]) -> dict[str, float 
             name = key if part == "test" and key != "mse" else f"{part}_{key}"
             flat[name] = value
     return flat
-
-
-def _keras_predict(model: keras.Model) -> Forward:
-    return lambda x: np.asarray(model.predict_on_batch(x))
 
 
 def _normalised(prep: Preprocessing, data: Examples) -> tuple[np.ndarray, np.ndarray]:
