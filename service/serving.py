@@ -1,7 +1,9 @@
 """Loaded models for serving: each version loaded once, warmed up, kept in a bounded LRU.
 
-A version is served through ONNX Runtime from the `model.onnx` exported at training time; a
-version without one (an export that failed) falls back to Keras, importing TensorFlow on demand.
+A version is served through ONNX Runtime from the `model.onnx` exported at training time, and,
+from the batch size where it measures faster, through the numpy pass in `model.npz`
+(forecasting/batched.py). A version without either (exports that failed) falls back to Keras,
+importing TensorFlow on demand.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from service.store import ModelStore
 class LoadedModel:
     card: ModelCard
     forecaster: Forecaster
-    runtime: str  # "onnx" or "keras"
+    runtime: str  # "onnx", "onnx, numpy from N windows", "numpy" or "keras"
     size: int  # bytes on disk, a proxy for memory held
 
 
@@ -85,9 +87,12 @@ class ModelCache:
     def _load(self, name: str, version: int) -> LoadedModel:
         card = self.store.card(name, version)
         onnx_path = self.store.onnx_path(name, version)
+        batched_path = self.store.batched_path(name, version)
         try:
-            if onnx_path.is_file():
-                runtime, forward, size = "onnx", _onnx(onnx_path), onnx_path.stat().st_size
+            exported = [p for p in (onnx_path, batched_path) if p.is_file()]
+            if exported:
+                size = sum(p.stat().st_size for p in exported)
+                runtime, forward = _exported(onnx_path, batched_path, card)
             else:
                 keras_path = self.store.model_path(name, version)
                 runtime, forward, size = "keras", _keras(keras_path), keras_path.stat().st_size
@@ -98,10 +103,21 @@ class ModelCache:
         return LoadedModel(card, Forecaster(forward, card.preprocessing), runtime, size)
 
 
-def _onnx(path: Path) -> Forward:
+def _exported(onnx_path: Path, batched_path: Path, card: ModelCard) -> tuple[str, Forward]:
+    """ONNX Runtime, with the numpy pass taking the batch sizes it is measured faster at."""
+    from service.forecasting.batched import ByBatchSize, batched_forward, by_batch_size
     from service.forecasting.export import onnx_forward
 
-    return onnx_forward(path)
+    if not batched_path.is_file():
+        return "onnx", onnx_forward(onnx_path)
+    batched = batched_forward(batched_path)
+    if not onnx_path.is_file():
+        return "numpy", batched
+    onnx = onnx_forward(onnx_path)
+    forward = by_batch_size(onnx, batched, probe=card.input_shape)
+    if isinstance(forward, ByBatchSize):
+        return f"onnx, numpy from {forward.crossover} windows", forward
+    return "onnx", forward
 
 
 def _keras(path: Path) -> Forward:

@@ -31,6 +31,7 @@ from service.schemas import MODEL_NAME_PATTERN, ModelCard, check_model_name
 
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
+BATCHED_FILE = "model.npz"  # numpy weights for large batches (forecasting/batched.py)
 CARD_FILE = "card.json"
 _TMP = ".tmp"
 _NAME = re.compile(MODEL_NAME_PATTERN)
@@ -135,6 +136,9 @@ class ModelStore:
 
     def onnx_path(self, name: str, version: int) -> Path:
         return self.version_dir(name, version) / ONNX_FILE
+
+    def batched_path(self, name: str, version: int) -> Path:
+        return self.version_dir(name, version) / BATCHED_FILE
 
     def version_dir(self, name: str, version: int) -> Path:
         return self._folder(name) / str(version)

@@ -29,7 +29,7 @@ from service.forecasting.pipeline import (
 )
 from service.forecasting.training import Progress
 from service.schemas import History, Metrics, ModelCard, TrainRequest
-from service.store import CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore
+from service.store import BATCHED_FILE, CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def train_and_store(
 
     def write(folder: Path, version: int) -> None:
         trained.model.save(folder / MODEL_FILE)
-        _export(trained, folder / ONNX_FILE)
+        _export(trained, folder / ONNX_FILE, folder / BATCHED_FILE)
         card = ModelCard(version=version, **card_fields)
         (folder / CARD_FILE).write_text(card.model_dump_json(indent=2))
 
@@ -90,20 +90,25 @@ def train_and_store(
     return store.card(request.model_name, version)
 
 
-def _export(trained: Trained, path: Path) -> None:
-    """Export for serving, and keep the export only if it agrees with Keras on held-out windows;
-    without it the version is still served, through Keras."""
+def _export(trained: Trained, onnx: Path, batched: Path) -> None:
+    """Export the serving paths (ONNX Runtime; numpy for large batches), and keep each only if
+    it agrees with Keras on probe windows; without them the version is still served, by Keras."""
+    from service.forecasting.batched import batched_forward, export_batched
     from service.forecasting.export import export_onnx, onnx_forward
 
-    try:
-        export_onnx(trained.model, path)
-        probe = np.random.default_rng(0).normal(size=(8, *trained.model.input_shape[1:]))
-        probe = probe.astype(np.float32)
-        expected = trained.model.predict_on_batch(probe)
-        np.testing.assert_allclose(onnx_forward(path)(probe), expected, rtol=1e-5, atol=1e-6)
-    except Exception as error:  # the export is an optimisation; never fail a training for it
-        log.warning("ONNX export of %s skipped: %r", trained.model.name, error)
-        path.unlink(missing_ok=True)
+    probe = np.random.default_rng(0).normal(size=(64, *trained.model.input_shape[1:]))
+    probe = probe.astype(np.float32)
+    expected = trained.model.predict_on_batch(probe)
+    for path, export, load in (
+        (onnx, export_onnx, onnx_forward),
+        (batched, export_batched, batched_forward),
+    ):
+        try:
+            export(trained.model, path)
+            np.testing.assert_allclose(load(path)(probe), expected, rtol=1e-5, atol=1e-6)
+        except Exception as error:  # an optimisation; never fail a training for it
+            log.warning("%s export of %s skipped: %r", path.name, trained.model.name, error)
+            path.unlink(missing_ok=True)
 
 
 def _targets(request: TrainRequest) -> list[np.ndarray]:

@@ -101,7 +101,7 @@ def test_corrupt_weights_give_409_not_500(client: TestClient, store_dir: Path) -
     assert "garbled@1" in response.json()["detail"]
 
 
-def test_version_without_onnx_export_is_served_through_keras(
+def test_version_without_exports_is_served_through_numpy_then_keras(
     client: TestClient, store_dir: Path
 ) -> None:
     train(client, "keras-only")
@@ -109,16 +109,22 @@ def test_version_without_onnx_export_is_served_through_keras(
     client.delete("/models/keras-only/versions/1")
     train(client, "keras-only")
     (store_dir / "keras-only" / "2" / "model.onnx").unlink()
-    response = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
-    assert response.status_code == 200
-    # Same seed, same data: the same network, whichever runtime serves it.
-    assert response.json()["predictions"] == pytest.approx(
-        with_onnx.json()["predictions"], rel=1e-5
-    )
-    (store_dir / "keras-only" / "2" / "model.keras").write_bytes(b"garbage")
-    client.delete("/models/keras-only/versions/2")  # evicts the loaded copy
+    by_numpy = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
+    client.delete("/models/keras-only/versions/2")
     train(client, "keras-only")
     (store_dir / "keras-only" / "3" / "model.onnx").unlink()
-    (store_dir / "keras-only" / "3" / "model.keras").write_bytes(b"garbage")
+    (store_dir / "keras-only" / "3" / "model.npz").unlink()
+    by_keras = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
+    # Same seed, same data: the same network, whichever runtime serves it.
+    for response in (by_numpy, by_keras):
+        assert response.status_code == 200
+        assert response.json()["predictions"] == pytest.approx(
+            with_onnx.json()["predictions"], rel=1e-5
+        )
+    client.delete("/models/keras-only/versions/3")  # evicts the loaded copy
+    train(client, "keras-only")
+    (store_dir / "keras-only" / "4" / "model.onnx").unlink()
+    (store_dir / "keras-only" / "4" / "model.npz").unlink()
+    (store_dir / "keras-only" / "4" / "model.keras").write_bytes(b"garbage")
     broken = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
     assert broken.status_code == 409
