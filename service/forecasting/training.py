@@ -95,7 +95,7 @@ def fit(
     import tensorflow as tf
 
     start = time.perf_counter()
-    step = _compile_chunk(model, optimizer, x, y, config=config, validation=validation)
+    step, best = _compile_chunk(model, optimizer, x, y, config=config, validation=validation)
     rng = np.random.default_rng(config.seed)
     monitor = _Monitor(config)
     history: dict[str, list[float]] = {"loss": []}
@@ -121,6 +121,8 @@ def fit(
         if monitor.should_reduce_lr():
             _reduce_lr(optimizer, config)
             monitor.since_reduce = 0
+    if validation is not None and reason != "diverged" and math.isfinite(monitor.best):
+        best.restore()  # as Keras' EarlyStopping(restore_best_weights=True)
     return FitResult(
         history=history,
         epochs_run=len(history["loss"]),
@@ -194,12 +196,14 @@ def _compile_chunk(
     *,
     config: FitConfig,
     validation: tuple[np.ndarray, np.ndarray] | None,
-) -> Callable[[Any, Any], tuple[Any, Any]]:
-    """A tf.function running n epochs; returns per-epoch train and validation losses."""
+) -> tuple[Callable[[Any, Any], tuple[Any, Any]], _BestWeights]:
+    """A tf.function running n epochs, returning per-epoch train and validation losses; and
+    the weights at the best validation loss it has seen."""
     import tensorflow as tf
 
     variables = model.trainable_variables
     optimizer.build(variables)
+    best = _BestWeights(variables)
     xs, ys = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
     xv, yv = (tf.constant(a, tf.float32) for a in validation) if validation else (xs[:0], ys[:0])
     n_samples, batch = len(x), min(config.batch_size, len(x))
@@ -226,6 +230,18 @@ def _compile_chunk(
             return tf.constant(0.0)
         return tf.reduce_mean(tf.square(model(xv, training=False) - yv))
 
+    def keep_if_best(loss: Any) -> None:
+        if validation is None:
+            return
+
+        def keep() -> Any:
+            best.loss.assign(loss)
+            for kept, variable in zip(best.weights, variables, strict=True):
+                kept.assign(variable)
+            return tf.constant(0)
+
+        tf.cond(loss < best.loss, keep, lambda: tf.constant(0))
+
     # XLA pays off on the fixed-shape full-batch loop; mini-batches have a ragged last batch.
     @tf.function(jit_compile=n_batches == 1, reduce_retracing=True)
     def chunk(n: Any, orders: Any) -> tuple[Any, Any]:
@@ -233,7 +249,26 @@ def _compile_chunk(
         val_losses = tf.TensorArray(tf.float32, size=n)
         for e in tf.range(n):
             losses = losses.write(e, epoch(orders[e]))
-            val_losses = val_losses.write(e, val_loss())
+            current = val_loss()
+            keep_if_best(current)
+            val_losses = val_losses.write(e, current)
         return losses.stack(), val_losses.stack()
 
-    return chunk
+    return chunk, best
+
+
+class _BestWeights:
+    """The weights at the lowest validation loss so far, copied inside the compiled loop."""
+
+    def __init__(self, variables: list[Any]) -> None:
+        import tensorflow as tf
+
+        self.variables = variables
+        self.loss = tf.Variable(math.inf, dtype=tf.float32, trainable=False)
+        self.weights = [tf.Variable(v, trainable=False) for v in variables]
+
+    def restore(self) -> float:
+        """Put the kept weights back; returns their validation loss."""
+        for kept, variable in zip(self.weights, self.variables, strict=True):
+            variable.assign(kept)
+        return float(self.loss.numpy())

@@ -71,6 +71,23 @@ def test_validation_fraction_holds_out_the_tail_and_reports_val_loss() -> None:
     assert trained.metrics["validation_mse"] is not None
 
 
+def test_with_validation_the_best_weights_are_kept() -> None:
+    """As Keras' EarlyStopping(restore_best_weights=True): the model returned is the one at
+    the lowest validation loss, not the last epoch's."""
+    spec = TrainSpec(
+        units=6, epochs=120, validation_fraction=0.3, learning_rate=0.3, window=SHORT, seed=3
+    )
+    noisy = sine(90) + np.random.default_rng(0).normal(0, 0.3, 90)
+    trained = train_series(spec, noisy)
+    val_losses = trained.fit.history["val_loss"]
+    assert val_losses[-1] > min(val_losses) * 1.05  # the last epoch is not the best here
+    held_out = trained.metrics["validation_mse"]
+    assert held_out is not None
+    # validation_mse is in original units; the loss in scaled ones: compare via the scaler.
+    scale = float(trained.preprocessing.y_scaler.scale[0]) ** 2
+    assert held_out / scale == pytest.approx(min(val_losses), rel=1e-3)
+
+
 def test_time_budget_stops_training_and_keeps_the_model() -> None:
     spec = TrainSpec(units=8, epochs=20_000, batch_size=4, max_seconds=1.0, window=SHORT)
     started = time.perf_counter()
