@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         default=1e11, gt=0, description="Windows x epochs x total units of one training."
     )
     max_versions: int = Field(default=1000, ge=1, description="Stored versions per model name.")
+    max_refit_origins: int = Field(
+        default=50, ge=1, description="Origins of a refit backtest: one training each."
+    )
 
     api_key: SecretStr | None = Field(
         default=None, description="Needed for training, cancelling and deleting when set."

@@ -26,10 +26,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from service.errors import ERRORS_BY_CODE, JobNotFound, QueueFull, ServiceError, TrainingFailed
-from service.schemas import TrainRequest
+from service.errors import (
+    ERRORS_BY_CODE,
+    JobNotFound,
+    QueueFull,
+    ServiceError,
+    TrainingFailed,
+    TrainingRejected,
+)
+from service.schemas import BacktestRequest, TrainRequest
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +63,10 @@ class Job:
     finished_at: datetime | None = None
     progress: dict[str, Any] | None = None
     card: dict[str, Any] | None = None  # the stored version's card, once succeeded
+    backtest: dict[str, Any] | None = None  # a backtest job's result, once succeeded
     error: dict[str, Any] | None = None  # {code, message, field}, once failed or cancelled
-    request: TrainRequest | None = field(default=None, repr=False)
+    request: TrainRequest | BacktestRequest | None = field(default=None, repr=False)
+    kind: Literal["train", "backtest"] = "train"
     pid: int | None = None  # the worker running it
     killed: str | None = None  # why the watchdog killed its worker, if it did
     future: Future[dict[str, Any]] | None = field(default=None, repr=False)
@@ -158,7 +167,8 @@ class JobManager:
 
     # Jobs
 
-    def submit(self, request: TrainRequest) -> Job:
+    def submit(self, request: TrainRequest | BacktestRequest) -> Job:
+        """Queue a training, or a refit backtest (whose `version` is resolved already)."""
         assert self._pool is not None, "JobManager.start() was not called"
         with self._lock:
             pending = sum(not job.status.finished for job in self._jobs.values())
@@ -167,7 +177,12 @@ class JobManager:
                     f"{pending} training jobs are queued or running, the limit is "
                     f"{self.workers + self.max_queued}; retry later"
                 )
-            job = Job(id=uuid.uuid4().hex, model_name=request.model_name, request=request)
+            kind: Literal["train", "backtest"] = (
+                "backtest" if isinstance(request, BacktestRequest) else "train"
+            )
+            job = Job(
+                id=uuid.uuid4().hex, model_name=request.model_name, request=request, kind=kind
+            )
             self._jobs[job.id] = job
             self._forget_old()
         self._dispatch(job)
@@ -236,8 +251,8 @@ class JobManager:
             self._mark(job, JobStatus.failed, error=_error(TrainingFailed.code, repr(error)))
             return
         outcome = future.result()
-        if "card" in outcome:
-            job.card = outcome["card"]
+        if "card" in outcome or "backtest" in outcome:
+            job.card, job.backtest = outcome.get("card"), outcome.get("backtest")
             self._mark(job, JobStatus.succeeded)
         else:
             status = JobStatus.cancelled if outcome["cancelled"] else JobStatus.failed
@@ -353,28 +368,38 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _run_job(
-    job_id: str, request: TrainRequest, store_root: str, timeout_seconds: float
+    job_id: str, request: TrainRequest | BacktestRequest, store_root: str, timeout_seconds: float
 ) -> dict[str, Any]:
+    from service.backtesting import refit_backtest
     from service.store import ModelStore
     from service.trainer import train_and_store
 
     events, flag = _worker["events"], _worker["flags"] / f"{job_id}.cancel"
     events.put(("started", job_id, {"pid": os.getpid()}))
     started = time.monotonic()
+    store = ModelStore(Path(store_root))
+    origin: dict[str, int] = {}  # a refit backtest's position, added to its progress
 
     def should_cancel() -> bool:
         return flag.exists() or time.monotonic() - started > timeout_seconds
 
     def on_progress(progress: Any) -> None:
-        events.put(("progress", job_id, asdict(progress)))
+        events.put(("progress", job_id, {**asdict(progress), **origin}))
+
+    def on_origin(done: int, total: int) -> None:
+        origin.update(origin=min(done + 1, total), origins=total)
 
     try:
-        card = train_and_store(
-            request,
-            ModelStore(Path(store_root)),
-            on_progress=on_progress,
-            should_cancel=should_cancel,
-        )
+        if isinstance(request, BacktestRequest):
+            origin.update(origin=1, origins=request.origins)
+            result = refit_backtest(
+                request, store, on_progress=on_progress, on_origin=on_origin,
+                should_cancel=should_cancel,
+            )  # fmt: skip
+            if should_cancel():
+                raise TrainingRejected("backtest was cancelled")
+            return {"backtest": result.model_dump(mode="json")}
+        card = train_and_store(request, store, on_progress=on_progress, should_cancel=should_cancel)
     except ServiceError as error:
         timed_out = time.monotonic() - started > timeout_seconds
         message = (

@@ -533,6 +533,10 @@ class JobProgress(BaseModel):
     loss: float
     val_loss: float | None = None
     elapsed: float
+    origin: int | None = Field(
+        default=None, description="Refit backtests: the origin being trained (from 1)."
+    )
+    origins: int | None = Field(default=None, description="Refit backtests: how many origins.")
 
 
 class JobError(BaseModel):
@@ -548,8 +552,12 @@ class JobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    kind: Literal["train", "backtest"] = "train"
     progress: JobProgress | None = None
-    result: TrainResult | None = None
+    result: TrainResult | None = Field(default=None, description="A finished training job's.")
+    backtest: BacktestResult | None = Field(
+        default=None, description="A finished backtest job's (`refit`)."
+    )
     error: JobError | None = None
 
 
@@ -577,15 +585,34 @@ class BacktestRequest(BaseModel):
     season_length: int | None = Field(
         default=None, ge=2, description="For seasonal naive and MASE. Default: the model's."
     )
+    refit: bool = Field(
+        default=False,
+        description="Train the version's spec afresh on the history before each origin (same "
+        "seed), instead of forecasting with the stored model: one training per origin, run as "
+        "a job in a training worker. At most FORECAST_MAX_REFIT_ORIGINS origins.",
+    )
+    run_async: bool = Field(
+        default=False,
+        alias="async",
+        description="With `refit`: return 202 with a job id at once instead of waiting.",
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> BacktestRequest:
         _check_limits(as_2d(self.series), "series")
-        if self.origins * self.horizon > get_settings().max_horizon:
+        settings = get_settings()
+        if self.origins * self.horizon > settings.max_horizon:
             raise ValueError(
                 f"origins x horizon is {self.origins * self.horizon}, the limit is "
-                f"{get_settings().max_horizon} (FORECAST_MAX_HORIZON)"
+                f"{settings.max_horizon} (FORECAST_MAX_HORIZON)"
             )
+        if self.refit and self.origins > settings.max_refit_origins:
+            raise ValueError(
+                f"origins is {self.origins}; a refit backtest trains once per origin, the limit "
+                f"is {settings.max_refit_origins} (FORECAST_MAX_REFIT_ORIGINS)"
+            )
+        if self.run_async and not self.refit:
+            raise ValueError("`async` applies to refit backtests only (the others are quick)")
         return self
 
 
@@ -594,6 +621,7 @@ class BacktestResult(BaseModel):
     version: int
     horizon: int
     origins: list[int] = Field(description="Origin indices: forecasts start at series[origin].")
+    refit: bool = Field(default=False, description="Whether the model was retrained per origin.")
     model: Scores
     baselines: dict[str, Scores] = Field(description="naive, drift, and seasonal_naive if known.")
     skill: float | None = Field(description="Model MSE over the best baseline's.")

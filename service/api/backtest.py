@@ -1,17 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import CacheDep, StoreDep
+from service.api.deps import CacheDep, JobsDep, StoreDep
 from service.api.responses import errors
 from service.api.security import Read
-from service.forecasting.evaluation import (
-    baseline_forecasts,
-    mase_scale,
-    rolling_forecasts,
-    scores,
-)
-from service.schemas import BacktestRequest, BacktestResult
+from service.backtesting import min_refit_history, season_of, summarize
+from service.errors import InvalidInput
+from service.forecasting.evaluation import rolling_forecasts
+from service.schemas import BacktestRequest, BacktestResult, JobAccepted
+from service.serving import ModelCache
+from service.store import ModelStore
 from service.validation import check_series
 
 router = APIRouter(tags=["forecast"])
@@ -21,35 +22,53 @@ router = APIRouter(tags=["forecast"])
     "/backtest",
     response_model=BacktestResult,
     dependencies=[Read],
-    responses=errors(400, 401, 404, 409, 413),
+    responses={
+        202: {
+            "model": JobAccepted,
+            "description": 'A refit backtest accepted as a job (`"async": true`).',
+        },
+        **errors(400, 401, 404, 409, 413, 429),
+    },
 )
-def backtest(request: BacktestRequest, store: StoreDep, cache: CacheDep) -> BacktestResult:
+async def backtest(
+    request: BacktestRequest, store: StoreDep, cache: CacheDep, jobs: JobsDep
+) -> BacktestResult | JSONResponse:
     """Rolling-origin evaluation of a stored model: from each of the last `origins` origins of
     the series, forecast `horizon` steps (recursively, from the history before the origin) and
     compare with what followed; the naive, seasonal naive and drift forecasts from the same
-    origins are scored beside it. MASE scales by the in-sample (seasonal) naive error."""
+    origins are scored beside it. MASE scales by the in-sample (seasonal) naive error.
+
+    With `refit`, the version's spec is trained afresh on the history before each origin (one
+    training per origin, in a training worker, like `/train`; `"async": true` answers 202 with a
+    job to poll at `/jobs/{id}`).
+    """
+    if not request.refit:
+        return await run_in_threadpool(_fixed, request, store, cache)
+    version = store.resolve(request.model_name, request.version)
+    card = cache.get(request.model_name, version).card
+    check_series(request.series, card, horizon=request.horizon, backtest=True)
+    first = len(request.series) - request.horizon - request.origins + 1
+    if first < min_refit_history(card):
+        raise InvalidInput(
+            f"the first of {request.origins} origins leaves {max(first, 0)} rows of history to "
+            f"train on; model {request.model_name}@{version} needs {min_refit_history(card)}: "
+            "give fewer origins or a longer series",
+            field="origins",
+        )
+    job = jobs.submit(request.model_copy(update={"version": version}))
+    if request.run_async:
+        accepted = JobAccepted(job_id=job.id, status_url=f"/jobs/{job.id}")
+        return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
+    await jobs.wait(job)
+    job.raise_error()
+    return BacktestResult.model_validate(job.backtest)
+
+
+def _fixed(request: BacktestRequest, store: ModelStore, cache: ModelCache) -> BacktestResult:
     version = store.resolve(request.model_name, request.version)
     loaded = cache.get(request.model_name, version)
     check_series(request.series, loaded.card, horizon=request.horizon, backtest=True)
-    season = request.season_length or loaded.card.preprocessing.season_length
     rolled = rolling_forecasts(
         loaded.forecaster, request.series, horizon=request.horizon, count=request.origins
     )
-    scale = mase_scale(request.series, rolled.origins[0], season)
-    baselines = {
-        name: scores(rolled.actuals, forecast, scale=scale)
-        for name, forecast in baseline_forecasts(
-            request.series, rolled.origins, horizon=request.horizon, season_length=season
-        ).items()
-    }
-    model = scores(rolled.actuals, rolled.forecasts, scale=scale)
-    best = min(b.mse for b in baselines.values())
-    return BacktestResult(
-        model_name=request.model_name,
-        version=version,
-        horizon=request.horizon,
-        origins=rolled.origins,
-        model=model,
-        baselines=baselines,
-        skill=model.mse / best if best > 0 else None,
-    )
+    return summarize(request, version, rolled, season_of(request, loaded.card))

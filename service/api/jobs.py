@@ -7,6 +7,7 @@ from service.api.responses import errors
 from service.api.security import Read, Write
 from service.jobs import Job, JobStatus
 from service.schemas import (
+    BacktestResult,
     JobError,
     JobProgress,
     JobPublic,
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=errors(401, 404))
 
 @router.get("", response_model=JobsPublic, dependencies=[Read])
 def list_jobs(jobs: JobsDep) -> JobsPublic:
-    """Recent training jobs, newest first."""
+    """Recent jobs (trainings and refit backtests), newest first."""
     data = [job_public(job) for job in jobs.list()]
     return JobsPublic(data=data, count=len(data))
 
@@ -42,9 +43,14 @@ def job_public(job: Job) -> JobPublic:
     result = None
     if job.status is JobStatus.succeeded and job.card is not None:
         result = TrainResult.from_card(ModelCard.model_validate(job.card))
+    backtest = None
+    if job.status is JobStatus.succeeded and job.backtest is not None:
+        backtest = BacktestResult.model_validate(job.backtest)
     return JobPublic(
         job_id=job.id,
         model_name=job.model_name,
+        kind=job.kind,
+        backtest=backtest,
         status=job.status.value,
         created_at=job.created_at,
         started_at=job.started_at,

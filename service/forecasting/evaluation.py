@@ -5,6 +5,7 @@ for choosing among candidate models, and for calibrating prediction intervals.""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,29 @@ def rolling_forecasts(
     forecasts = np.stack([forecaster.forecast(data[:o], horizon=horizon) for o in starts])
     actuals = np.stack([data[o : o + horizon] for o in starts])
     return RollingForecasts(starts, forecasts, actuals)
+
+
+def refit_forecasts(
+    fit: Callable[[np.ndarray], Forecaster],
+    series: np.ndarray,
+    *,
+    horizon: int,
+    count: int,
+    first: int,
+    on_origin: Callable[[int, int], None] | None = None,
+) -> RollingForecasts:
+    """As `rolling_forecasts`, but with a model fitted afresh on the history before each origin
+    (`fit(history)`), none before `first`: what the forecasts would have been had the model been
+    retrained every time new data came in. `on_origin(done, total)` reports progress."""
+    data = as_2d(series)
+    starts = origins(len(data), horizon=horizon, count=count, first=first)
+    forecasts = []
+    for i, o in enumerate(starts):
+        forecasts.append(fit(data[:o]).forecast(data[:o], horizon=horizon))
+        if on_origin is not None:
+            on_origin(i + 1, len(starts))
+    actuals = np.stack([data[o : o + horizon] for o in starts])
+    return RollingForecasts(starts, np.stack(forecasts), actuals)
 
 
 def baseline_forecasts(

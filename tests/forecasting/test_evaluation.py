@@ -7,6 +7,7 @@ from service.forecasting.evaluation import (
     baseline_forecasts,
     mase_scale,
     origins,
+    refit_forecasts,
     rolling_forecasts,
     scores,
 )
@@ -18,6 +19,36 @@ from service.forecasting.spec import TrainSpec, WindowSpec
 def test_origins_are_the_last_ones_that_fit() -> None:
     assert origins(20, horizon=3, count=4, first=5) == [14, 15, 16, 17]
     assert origins(10, horizon=3, count=50, first=5) == [5, 6, 7]
+
+
+def test_refit_forecasts_fit_each_origin_on_its_own_history_only() -> None:
+    """A stand-in model that forecasts the mean of what it was fitted on: each origin's
+    forecast must come from a fit on exactly series[:origin]."""
+    seen: list[int] = []
+
+    class MeanModel:
+        def __init__(self, history: np.ndarray) -> None:
+            seen.append(len(history))
+            self.mean = history.mean(axis=0)
+
+        def forecast(self, series: np.ndarray, *, horizon: int) -> np.ndarray:
+            return np.repeat(self.mean[None, :], horizon, axis=0)
+
+    y = np.arange(12.0)
+    progress: list[tuple[int, int]] = []
+    rolled = refit_forecasts(
+        MeanModel,  # type: ignore[arg-type]
+        y,
+        horizon=2,
+        count=3,
+        first=4,
+        on_origin=lambda done, total: progress.append((done, total)),
+    )
+    assert rolled.origins == [8, 9, 10]
+    assert seen == [8, 9, 10]
+    assert rolled.forecasts[:, :, 0].tolist() == [[3.5, 3.5], [4.0, 4.0], [4.5, 4.5]]
+    assert rolled.actuals[:, :, 0].tolist() == [[8, 9], [9, 10], [10, 11]]
+    assert progress == [(1, 3), (2, 3), (3, 3)]
 
 
 def test_baselines_from_each_origin() -> None:

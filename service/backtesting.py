@@ -1,0 +1,97 @@
+"""Backtests of a stored model: rolling-origin forecasts scored beside the baselines.
+
+With the model fixed, the forecasts come from the served version (in the API process). With
+`refit`, the version's spec is trained afresh on the history before each origin: that needs
+TensorFlow and takes one training per origin, so it runs as a job in a training worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from service.errors import TrainingRejected
+from service.forecasting import transforms
+from service.forecasting.evaluation import (
+    RollingForecasts,
+    baseline_forecasts,
+    mase_scale,
+    refit_forecasts,
+    scores,
+)
+from service.forecasting.training import Progress
+from service.schemas import BacktestRequest, BacktestResult, ModelCard
+from service.store import ModelStore
+
+
+def summarize(
+    request: BacktestRequest, version: int, rolled: RollingForecasts, season: int | None
+) -> BacktestResult:
+    """Scores of the forecasts, and of the baselines from the same origins. MASE scales by the
+    in-sample (seasonal) naive error before the first origin."""
+    scale = mase_scale(request.series, rolled.origins[0], season)
+    baselines = {
+        name: scores(rolled.actuals, forecast, scale=scale)
+        for name, forecast in baseline_forecasts(
+            request.series, rolled.origins, horizon=request.horizon, season_length=season
+        ).items()
+    }
+    model = scores(rolled.actuals, rolled.forecasts, scale=scale)
+    best = min(b.mse for b in baselines.values())
+    return BacktestResult(
+        model_name=request.model_name,
+        version=version,
+        horizon=request.horizon,
+        origins=rolled.origins,
+        refit=request.refit,
+        model=model,
+        baselines=baselines,
+        skill=model.mse / best if best > 0 else None,
+    )
+
+
+def season_of(request: BacktestRequest, card: ModelCard) -> int | None:
+    return request.season_length or card.preprocessing.season_length
+
+
+def min_refit_history(card: ModelCard) -> int:
+    """Rows the history before an origin needs for one training: a window and its target after
+    the transforms' lag, plus one more window to validate on if the spec holds some out."""
+    prep = card.preprocessing
+    assert prep.window is not None, "check_series refuses models trained on windows"
+    return transforms.lag(prep.transforms) + prep.window.length + 2
+
+
+def refit_backtest(
+    request: BacktestRequest,
+    store: ModelStore,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_origin: Callable[[int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> BacktestResult:
+    """Train the stored version's spec on the history before each origin (same seed, no
+    intervals) and forecast from there. Runs in a training worker."""
+    from service.forecasting.inference import Forecaster, keras_forward
+    from service.forecasting.pipeline import train_series
+
+    assert request.version is not None, "the API resolves the version before submitting"
+    card = store.card(request.model_name, request.version)
+    spec = card.spec.model_copy(update={"interval_horizon": 0})
+
+    def fit(history: np.ndarray) -> Forecaster:
+        if should_cancel is not None and should_cancel():
+            raise TrainingRejected("backtest was cancelled")
+        trained = train_series(spec, history, on_progress=on_progress, should_cancel=should_cancel)
+        return Forecaster(keras_forward(trained.model), trained.preprocessing)
+
+    rolled = refit_forecasts(
+        fit,
+        request.series,
+        horizon=request.horizon,
+        count=request.origins,
+        first=min_refit_history(card),
+        on_origin=on_origin,
+    )
+    return summarize(request, request.version, rolled, season_of(request, card))
