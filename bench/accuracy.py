@@ -83,7 +83,8 @@ TRANSFORM_CONFIGS: list[dict[str, Any]] = [
         "spec": {"transforms": [LOG, DIFF, SEASONAL_DIFF]},
         "positive": True,
     },
-    {"name": "norm=last", "spec": {"window_normalization": "last"}},
+    # The default before windows relative to their last value were: plain levels, no early stop.
+    {"name": "levels", "spec": {"window_normalization": "none", "validation_fraction": 0}},
     {"name": "season", "spec": {"season_length": SEASON}},
 ]
 

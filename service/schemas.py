@@ -251,7 +251,8 @@ class TrainRequest(BaseModel):
             raise ValueError("a model trained on `inputs` is tested on `test_inputs`")
         if self.spec.target_columns is not None:
             raise ValueError("spec.target_columns applies to `series`; `targets` are given as is")
-        if self.spec.transforms or self.spec.auto or self.spec.window_normalization != "none":
+        normalized = self.spec.window_normalization not in (None, "none")
+        if self.spec.transforms or self.spec.auto or normalized:
             raise ValueError(
                 "spec.transforms, `auto` and spec.window_normalization apply to `series`; "
                 "ready-made `inputs` are used as given"

@@ -96,6 +96,8 @@ class Forecaster:
         data = as_2d(series)
         if not self.prep.transforms and self.prep.window_normalization == "none":
             return self._forecast_scaled(data, horizon=horizon)
+        if not self.prep.transforms and self.prep.window_normalization == "last":
+            return self._forecast_relative(data, horizon=horizon)
         history = transforms.levels(self.prep.transforms, data, room=horizon)
         top = history[-1]
         for t in range(len(data), len(data) + horizon):
@@ -116,6 +118,19 @@ class Forecaster:
             buffer[window.length + h] = self.forward(x)[0]
         return self.prep.y_scaler.inverse(buffer[window.length :].astype(np.float64))
 
+    def _forecast_relative(self, data: np.ndarray, *, horizon: int) -> np.ndarray:
+        """The same recursion for windows relative to their last value (the series default),
+        on a plain buffer: the window, less its last row, scaled; the output unscaled, plus it."""
+        window = self.prep.window
+        assert window is not None
+        buffer = np.concatenate([data[-window.length :], np.zeros((horizon, self.prep.features))])
+        x_scaler, y_scaler = self.prep.x_scaler, self.prep.y_scaler
+        for h in range(horizon):
+            x = buffer[h : h + window.length : window.sampling_rate]
+            scaled = x_scaler.transform(x - x[-1]).astype(np.float32)[None, ...]
+            buffer[window.length + h] = y_scaler.inverse(self.forward(scaled)[0]) + x[-1]
+        return buffer[window.length :]
+
 
 def keras_forward(model: keras.Model) -> Forward:
     """A compiled call with a fixed input signature: no per-call `predict` overhead, no retracing,
@@ -124,7 +139,9 @@ def keras_forward(model: keras.Model) -> Forward:
 
     _, timesteps, features = model.input_shape
     signature = [tf.TensorSpec((None, timesteps, features), tf.float32)]
-    call = tf.function(lambda x: model(x, training=False), input_signature=signature)
+    call = tf.function(
+        lambda x: model(x, training=False), input_signature=signature, autograph=False
+    )
 
     def forward(x: np.ndarray) -> np.ndarray:
         return call(tf.constant(x, tf.float32)).numpy()

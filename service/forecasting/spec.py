@@ -95,8 +95,13 @@ class TrainSpec(BaseModel):
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
     learning_rate: float | None = Field(default=None, gt=0, le=10, description="Default: 0.03.")
     loss: Literal["mse"] = "mse"
-    validation_fraction: float = Field(
-        default=0.0, ge=0.0, lt=0.9, description="Last fraction of the windows held out."
+    validation_fraction: float | None = Field(
+        default=None,
+        ge=0.0,
+        lt=0.9,
+        description="Last fraction of the windows held out: early stopping watches their loss "
+        "and the weights at its lowest are kept. Default: 0.15 for a series of at least 20 "
+        "windows when `epochs` is not given, else 0.",
     )
     early_stopping_patience: int | None = Field(
         default=None,
@@ -107,8 +112,9 @@ class TrainSpec(BaseModel):
     tolerance: float | None = Field(
         default=None,
         gt=0,
-        description="Stop once the (validation) loss, in scaled units, is below this. Default: "
-        "1e-6, or off when `epochs` is given explicitly.",
+        description="Stop once the training loss, in scaled units, is below this: the network "
+        "fits the data (with a validation split, its best weights are kept). Default: 1e-6, or "
+        "off when `epochs` is given explicitly.",
     )
     interval_horizon: int = Field(
         default=12,
@@ -125,14 +131,16 @@ class TrainSpec(BaseModel):
         default_factory=list,
         max_length=4,
         description="Applied to the series in order before windowing (e.g. log, then "
-        "difference), inverted on every prediction. Series only. `auto` tries none, difference, "
-        "log + difference (positive data) and a seasonal difference (when `season_length` is "
-        "known) and keeps the best by rolling-origin validation.",
+        "difference), inverted on every prediction. Series only. `auto` tries none, windows "
+        "relative to their last value, difference, log + difference and log with relative "
+        "windows (positive data), and a seasonal difference (when `season_length` is known), "
+        "and keeps the best by rolling-origin validation.",
     )
-    window_normalization: Literal["none", "last", "mean"] = Field(
-        default="none",
+    window_normalization: Literal["none", "last", "mean"] | None = Field(
+        default=None,
         description="Express each window relative to its own last value or mean (per feature); "
-        "the prediction is mapped back.",
+        "the prediction is mapped back. Default: `last` for a series without transforms (the "
+        "network then learns changes, not levels, and follows a trend), else none.",
     )
     season_length: int | None = Field(
         default=None,
@@ -168,6 +176,14 @@ class TrainSpec(BaseModel):
     def chain(self) -> list[Transform]:
         """The transforms, once chosen (an `auto` spec has none yet)."""
         return [] if self.transforms == "auto" else self.transforms
+
+    @property
+    def series_normalization(self) -> Literal["none", "last", "mean"]:
+        """The window normalization of a series model: as given, else `last` without transforms
+        (measured in forecasting/pipeline.py) and none with them."""
+        if self.window_normalization is not None:
+            return self.window_normalization
+        return "none" if self.chain else "last"
 
     @property
     def season(self) -> int | None:

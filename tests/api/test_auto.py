@@ -24,9 +24,14 @@ def test_candidates_cover_presets_and_transforms() -> None:
         ((), "last"),
         (("difference",), "none"),
         (("log", "difference"), "none"),
+        (("log",), "last"),
         (("seasonal_difference",), "none"),
     }
-    assert len(specs) == 15
+    assert len(specs) == 18
+    # Each holds out its last windows for early stopping unless the spec says otherwise.
+    assert {s.validation_fraction for s in specs} == {0.15}
+    own = TrainSpec(architecture="auto", validation_fraction=0.3)
+    assert {s.validation_fraction for s in candidate_specs(own, np.arange(1.0, 50.0))} == {0.3}
     # No log for data that is not positive; the architecture stays when only transforms are auto.
     fixed = TrainSpec(architecture="gru", transforms="auto")
     specs = candidate_specs(fixed, np.arange(-5.0, 45.0))
@@ -46,7 +51,8 @@ def test_auto_picks_a_candidate_by_validation_and_stores_it(client: TestClient) 
     assert response.status_code == 201, response.text
     result = response.json()
     board = result["leaderboard"]
-    assert len(board) == 12  # 3 presets x (none, relative to last, difference, log + difference)
+    # 3 presets x (none, relative to last, difference, log + difference, log relative to last)
+    assert len(board) == 15
     errors = [c["validation_mse"] for c in board]
     assert errors == sorted(errors)
     winner = result["spec"]

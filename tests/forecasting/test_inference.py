@@ -137,7 +137,7 @@ def test_exported_forward_is_safe_under_concurrent_calls(runtime: str, tmp_path:
 
 
 def test_predictions_are_in_original_units() -> None:
-    spec = TrainSpec(units=4, epochs=3, scaling="standard")
+    spec = TrainSpec(units=4, epochs=3, scaling="standard", window_normalization="none")
     trained = trained_on_sine(spec)
     forecaster = Forecaster(keras_forward(trained.model), trained.preprocessing)
     windows = np.random.default_rng(1).normal(size=(5, 20, 1))
@@ -146,8 +146,15 @@ def test_predictions_are_in_original_units() -> None:
     np.testing.assert_allclose(forecaster.predict(windows), prep.y_scaler.inverse(raw), rtol=1e-5)
 
 
-def test_recursive_forecast_feeds_each_prediction_back() -> None:
-    spec = TrainSpec(units=4, epochs=3, window=WindowSpec(length=6, sampling_rate=2))
+@pytest.mark.parametrize("normalization", ["none", "last", "mean"])
+def test_recursive_forecast_feeds_each_prediction_back(normalization: str) -> None:
+    """Each path (plain scaled buffer, relative buffer, and the general one) is the loop below."""
+    spec = TrainSpec(
+        units=4,
+        epochs=3,
+        window=WindowSpec(length=6, sampling_rate=2),
+        window_normalization=normalization,  # type: ignore[arg-type]
+    )
     trained = trained_on_sine(spec)
     forecaster = Forecaster(keras_forward(trained.model), trained.preprocessing)
     history = list(np.sin(0.5 * np.arange(30)))

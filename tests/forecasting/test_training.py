@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from service.forecasting.data import Examples
-from service.forecasting.pipeline import TrainingDiverged, train_arrays, train_series
+from service.forecasting.pipeline import (
+    TrainingDiverged,
+    resolve_series_defaults,
+    train_arrays,
+    train_series,
+)
 from service.forecasting.spec import TrainSpec, WindowSpec
 from service.forecasting.training import Progress
 
@@ -69,6 +74,27 @@ def test_validation_fraction_holds_out_the_tail_and_reports_val_loss() -> None:
     assert len(trained.fit.history["val_loss"]) == 10
     assert trained.examples == 54  # 72 windows, the last 18 held out
     assert trained.metrics["validation_mse"] is not None
+
+
+def test_series_defaults_are_written_into_the_spec() -> None:
+    """Unset, a series model's windows are relative to their last value (none with transforms),
+    and with the default epochs the last 15% of at least 20 windows are held out."""
+    default = resolve_series_defaults(TrainSpec(), windows=100)
+    assert (default.window_normalization, default.validation_fraction) == ("last", 0.15)
+    few = resolve_series_defaults(TrainSpec(), windows=19)
+    assert few.validation_fraction == 0.0
+    explicit = resolve_series_defaults(TrainSpec(epochs=50), windows=100)
+    assert explicit.validation_fraction == 0.0
+    chained = resolve_series_defaults(TrainSpec(transforms=[{"type": "log"}]), windows=100)
+    assert chained.window_normalization == "none"
+    given = resolve_series_defaults(
+        TrainSpec(window_normalization="mean", validation_fraction=0.3), windows=100
+    )
+    assert (given.window_normalization, given.validation_fraction) == ("mean", 0.3)
+    trained = train_series(TrainSpec(units=2, epochs=2, window=SHORT), sine())
+    assert trained.spec is not None
+    assert trained.spec.window_normalization == trained.preprocessing.window_normalization
+    assert trained.preprocessing.window_normalization == "last"
 
 
 def test_with_validation_the_best_weights_are_kept() -> None:

@@ -63,23 +63,29 @@ def trend(n: int, start: int = 0) -> np.ndarray:
 
 @pytest.mark.slow
 def test_differencing_lets_the_network_follow_a_trend() -> None:
-    """Standard scaling alone cannot extrapolate a rising line; a difference turns it into a
-    constant the network learns at once."""
+    """Levels with standard scaling alone cannot extrapolate a rising line; a difference turns
+    it into a constant the network learns at once, and so do windows relative to their last
+    value (the default for a series without transforms)."""
     window = WindowSpec(length=6)
-    plain = train_series(TrainSpec(units=4, epochs=300, window=window), trend(60))
-    differenced = train_series(
-        TrainSpec(units=4, epochs=300, window=window, transforms=[{"type": "difference"}]),
-        trend(60),
-    )
+    specs = {
+        "levels": TrainSpec(units=4, epochs=300, window=window, window_normalization="none"),
+        "differenced": TrainSpec(
+            units=4, epochs=300, window=window, transforms=[{"type": "difference"}]
+        ),
+        "default": TrainSpec(units=4, epochs=300, window=window),
+    }
     future = trend(30, start=60)
     ahead = {}
-    for name, trained in (("plain", plain), ("differenced", differenced)):
+    for name, spec in specs.items():
+        trained = train_series(spec, trend(60))
         forecaster = Forecaster(keras_forward(trained.model), trained.preprocessing)
         ahead[name] = float(
             np.mean((forecaster.forecast(trend(60), horizon=30)[:, 0] - future) ** 2)
         )
-    assert ahead["differenced"] < 0.01
-    assert ahead["differenced"] < ahead["plain"] / 100
+    assert trained.preprocessing.window_normalization == "last"
+    for name in ("differenced", "default"):
+        assert ahead[name] < 0.01
+        assert ahead[name] < ahead["levels"] / 100
 
 
 @pytest.mark.parametrize("how", ["last", "mean"])
