@@ -113,6 +113,28 @@ class ForecastClient:
         }
         return self._call("POST", "/forecast", json=_without_none(body))
 
+    def backtest(
+        self,
+        model_name: str,
+        *,
+        series: Values,
+        horizon: int,
+        origins: int = 10,
+        refit: bool = False,
+        version: int | None = None,
+    ) -> JSON:
+        """Rolling-origin scores beside the baselines; `refit` retrains at every origin (a job
+        the server waits for: allow for one training per origin in the client's timeout)."""
+        body = {
+            "model_name": model_name,
+            "series": series,
+            "horizon": horizon,
+            "origins": origins,
+            "refit": refit,
+            "version": version,
+        }
+        return self._call("POST", "/backtest", json=_without_none(body))
+
     # Models
 
     def models(self) -> list[JSON]:

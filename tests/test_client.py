@@ -14,6 +14,9 @@ def test_round_trip_train_forecast_delete(client: TestClient) -> None:
     forecast = api.forecast("via-client", series=sine(10), horizon=3)
     assert len(forecast["predictions"]) == 5
     assert len(forecast["forecast"]) == 3
+    backtest = api.backtest("via-client", series=sine(20), horizon=2, origins=3)
+    assert backtest["origins"] == [16, 17, 18]
+    assert backtest["refit"] is False
     assert "via-client" in [m["model_name"] for m in api.models()]
     job_id = api.train_async("via-client", series=sine(40), spec=tiny_spec())
     assert api.wait(job_id)["version"] == 2
