@@ -99,13 +99,17 @@ def _export(trained: Trained, onnx: Path, batched: Path) -> None:
     probe = np.random.default_rng(0).normal(size=(64, *trained.model.input_shape[1:]))
     probe = probe.astype(np.float32)
     expected = trained.model.predict_on_batch(probe)
+    # Random windows can drive a trained network's outputs (scaled units) well past 1, and
+    # float32 sums then differ between kernels by ~1e-6 of the largest: a wrong export is off
+    # by far more than this.
+    atol = 1e-5 * max(1.0, float(np.abs(expected).max()))
     for path, export, load in (
         (onnx, export_onnx, onnx_forward),
         (batched, export_batched, batched_forward),
     ):
         try:
             export(trained.model, path)
-            np.testing.assert_allclose(load(path)(probe), expected, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(load(path)(probe), expected, rtol=1e-5, atol=atol)
         except Exception as error:  # an optimisation; never fail a training for it
             log.warning("%s export of %s skipped: %r", path.name, trained.model.name, error)
             path.unlink(missing_ok=True)

@@ -66,3 +66,32 @@ def test_card_lists_its_files(trained_store: ModelStore) -> None:
     files = sorted(p.name for p in folder.iterdir())
     assert files == ["card.json", "model.keras", "model.npz", "model.onnx"]
     assert json.loads((folder / "card.json").read_text())["version"] == 1
+
+
+def test_an_export_that_disagrees_with_keras_is_not_kept(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The numpy export is checked against Keras before it is stored: one with its weights
+    scaled by 1.001 is dropped (the version is then served through ONNX Runtime alone)."""
+    import numpy as np
+
+    from service.forecasting import batched
+    from service.schemas import TrainRequest
+    from service.trainer import train_and_store
+
+    real = batched.export_batched
+
+    def slightly_off(model, path):  # type: ignore[no-untyped-def]
+        real(model, path)
+        with np.load(path) as data:
+            arrays = {k: data[k] * 1.001 if k != "layers" else data[k] for k in data.files}
+        with path.open("wb") as file:
+            np.savez(file, **arrays)
+
+    monkeypatch.setattr(batched, "export_batched", slightly_off)
+    store = ModelStore(tmp_path_factory.mktemp("off"))
+    store.open()
+    train_and_store(TrainRequest.model_validate(train_body("m")), store)
+    files = sorted(p.name for p in store.version_dir("m", 1).iterdir())
+    assert files == ["card.json", "model.keras", "model.onnx"]
+    assert ModelCache(store, capacity=2, max_bytes=2**30).get("m", 1).runtime == "onnx"
