@@ -67,6 +67,7 @@ class Job:
     error: dict[str, Any] | None = None  # {code, message, field}, once failed or cancelled
     request: TrainRequest | BacktestRequest | None = field(default=None, repr=False)
     kind: Literal["train", "backtest"] = "train"
+    cancel_requested: bool = False
     pid: int | None = None  # the worker running it
     killed: str | None = None  # why the watchdog killed its worker, if it did
     future: Future[dict[str, Any]] | None = field(default=None, repr=False)
@@ -98,6 +99,7 @@ class JobManager:
         xla_cache: Path | None = None,
         on_finished: Callable[[Job], None] | None = None,
         log_every_epochs: int = 500,
+        retire_at: float = 0.5,
     ) -> None:
         self.store_root = store_root
         self.workers = workers
@@ -108,6 +110,8 @@ class JobManager:
         self.xla_cache = str(xla_cache) if xla_cache else None
         self.on_finished = on_finished
         self.log_every_epochs = log_every_epochs
+        self.retire_at = retire_at  # fraction of the system's memory-map limit; see _worn_out
+        self._retiring: list[ProcessPoolExecutor] = []
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -134,7 +138,7 @@ class JobManager:
             max_workers=self.workers,
             mp_context=self._context,
             initializer=_init_worker,
-            initargs=(self.threads, self._events, str(self._flags), self.xla_cache),
+            initargs=(self.threads, self._events, str(self._flags), self.xla_cache, self.retire_at),
         )
         self._warm = pool.submit(os.getpid)  # starts a worker now: it imports TensorFlow
         return pool
@@ -146,6 +150,17 @@ class JobManager:
                 log.warning("a training worker died; starting a new pool")
                 self._pool = self._new_pool()
         broken.shutdown(wait=False, cancel_futures=True)
+
+    def _retire(self, pool: ProcessPoolExecutor) -> None:
+        """The pool's worker is wearing out (see `_worn_out`): new jobs go to a fresh pool, and
+        jobs still queued in this one are moved there (`_finish` sees them cancelled)."""
+        with self._lock:
+            if self._pool is not pool or self._stopping.is_set():
+                return
+            log.info("retiring a training worker (memory maps of compiled models); starting anew")
+            self._retiring = [*self._retiring[-3:], pool]  # only the latest still drain
+            self._pool = self._new_pool()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def ready(self) -> bool:
         return self._warm is not None and self._warm.done() and self._warm.exception() is None
@@ -225,6 +240,7 @@ class JobManager:
         job = self.get(job_id)
         if job.status.finished:
             return job
+        job.cancel_requested = True
         if job.future is not None and job.future.cancel():
             return job  # cancel() ran the done-callback, which marked it
         (self._flags / f"{job.id}.cancel").touch()  # the worker stops at its next chunk
@@ -235,6 +251,10 @@ class JobManager:
     def _finish(self, job: Job, future: Future[dict[str, Any]], pool: ProcessPoolExecutor) -> None:
         (self._flags / f"{job.id}.cancel").unlink(missing_ok=True)
         if future.cancelled():
+            moving = pool in self._retiring and not job.cancel_requested
+            if moving and not self._stopping.is_set():
+                self._dispatch(job)  # queued behind a retired worker: to the fresh one
+                return
             self._mark(job, JobStatus.cancelled, error=_NOT_RUN)
             return
         error = future.exception()
@@ -251,6 +271,8 @@ class JobManager:
             self._mark(job, JobStatus.failed, error=_error(TrainingFailed.code, repr(error)))
             return
         outcome = future.result()
+        if outcome.get("retire"):
+            self._retire(pool)
         if "card" in outcome or "backtest" in outcome:
             job.card, job.backtest = outcome.get("card"), outcome.get("backtest")
             self._mark(job, JobStatus.succeeded)
@@ -344,7 +366,9 @@ def enable_xla_cache(folder: Path) -> None:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(threads: int, events: Any, flags: str, xla_cache: str | None) -> None:
+def _init_worker(
+    threads: int, events: Any, flags: str, xla_cache: str | None, retire_at: float
+) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if xla_cache:
         enable_xla_cache(Path(xla_cache))
@@ -354,7 +378,7 @@ def _init_worker(threads: int, events: Any, flags: str, xla_cache: str | None) -
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     tf.config.experimental.enable_op_determinism()
-    _worker.update(events=events, flags=Path(flags))
+    _worker.update(events=events, flags=Path(flags), retire_at=retire_at)
     parent = os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
@@ -367,7 +391,29 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
+def _worn_out() -> bool:
+    """Whether this worker should be replaced. XLA keeps every executable it compiles, in memory
+    maps, for the life of the process: about 170 maps per model trained, so a worker dies at the
+    system's limit (vm.max_map_count, 65,530 by default) after some 380 trainings. Past
+    `retire_at` of the limit (half: room for the jobs already handed to it), it asks to go."""
+    try:
+        limit = int(Path("/proc/sys/vm/max_map_count").read_text())
+        with open("/proc/self/maps", "rb") as maps:
+            used = sum(1 for _ in maps)
+    except (OSError, ValueError):  # not Linux: no such limit to watch
+        return False
+    return used >= limit * _worker["retire_at"]
+
+
 def _run_job(
+    job_id: str, request: TrainRequest | BacktestRequest, store_root: str, timeout_seconds: float
+) -> dict[str, Any]:
+    outcome = _job_outcome(job_id, request, store_root, timeout_seconds)
+    outcome["retire"] = _worn_out()
+    return outcome
+
+
+def _job_outcome(
     job_id: str, request: TrainRequest | BacktestRequest, store_root: str, timeout_seconds: float
 ) -> dict[str, Any]:
     from service.backtesting import refit_backtest

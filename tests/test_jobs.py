@@ -80,3 +80,24 @@ def test_job_past_its_time_limit_is_stopped_and_marked(
     assert job.error is not None
     assert "time limit of 2 s" in job.error["message"]
     assert store.versions("slow") == []
+
+
+@pytest.mark.slow
+def test_a_worn_out_worker_is_replaced_between_jobs(store: ModelStore) -> None:
+    """XLA never frees what it compiles: a worker past `retire_at` of the system's memory-map
+    limit is replaced once its job is done, and jobs queued behind it run in the new one. At 0,
+    every job wears its worker out."""
+    manager = JobManager(store.root, retire_at=0.0)
+    manager.start()
+    try:
+        jobs = [manager.submit(request(f"r{i}")) for i in range(3)]
+        for job in jobs:
+            wait(job, status={JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
+        assert [job.status for job in jobs] == [JobStatus.succeeded] * 3
+        later = manager.submit(request("r3"))
+        wait(later, status={JobStatus.succeeded, JobStatus.failed})
+        assert later.status is JobStatus.succeeded
+        assert later.pid not in {job.pid for job in jobs}  # a fresh worker
+        assert len(store.versions("r3")) == 1
+    finally:
+        manager.shutdown()
