@@ -29,8 +29,9 @@ PRESETS = ("lstm", "gru", "simple_rnn")
 VALIDATION_ORIGINS = 12
 # Each candidate (and the winner, retrained) holds out the last windows of what it trains on
 # and keeps its weights at their lowest loss, unless the spec sets a fraction: trained to
-# convergence instead, candidates fit the noise of noisy series (bench/accuracy.py: on trend +
-# season, 1.6x ETS's holdout MSE against 1.05-1.4x with this early stopping).
+# convergence instead, candidates fit the noise of noisy series (trend + season, seed 0, windows
+# relative to the last value: holdout MSE 0.383 trained to convergence, 0.272 with this; ETS
+# 0.233).
 VALIDATION_FRACTION = 0.15
 
 
