@@ -113,7 +113,7 @@ class JobManager:
         self.retire_at = retire_at  # fraction of the system's memory-map limit; see _worn_out
         self._retiring: list[ProcessPoolExecutor] = []
         self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _finish can run inside cancel() and _dispatch
         self._pool: ProcessPoolExecutor | None = None
         self._warm: Future[int] | None = None
         self._listener: threading.Thread | None = None
@@ -204,26 +204,33 @@ class JobManager:
         return job
 
     def _dispatch(self, job: Job) -> None:
-        assert self._pool is not None and job.request is not None
+        assert job.request is not None
         task = partial(_run_job, job.id, job.request, str(self.store_root), self.timeout_seconds)
-        pool = self._pool
-        try:
-            job.future = pool.submit(task)
-        except BrokenProcessPool:
-            self._replace_pool(pool)
+        with self._lock:  # not while _retire swaps pools, nor while cancel() looks at the future
             pool = self._pool
-            job.future = pool.submit(task)
-        job.future.add_done_callback(lambda future: self._finish(job, future, pool))
+            assert pool is not None
+            try:
+                job.future = pool.submit(task)
+            except (BrokenProcessPool, RuntimeError):  # broken, or shut down as it retired
+                if pool is self._pool:
+                    self._replace_pool(pool)
+                fresh = self._pool
+                assert fresh is not None
+                pool, job.future = fresh, fresh.submit(task)
+            job.future.add_done_callback(lambda future: self._finish(job, future, pool))
 
     async def wait(self, job: Job) -> Job:
-        assert job.future is not None
-        try:
-            await asyncio.wrap_future(job.future)
-        except BaseException:  # the job records its own failure; the caller reads it there
-            if not job.future.done():
-                raise
-        while not job.status.finished:  # the done-callback may still run, or have resubmitted
-            await asyncio.sleep(0.01)
+        """Until the job is finished, following it if it moves to a fresh pool."""
+        while not job.status.finished:
+            future = job.future
+            assert future is not None
+            try:
+                await asyncio.wrap_future(future)
+            except BaseException:  # the job records its own failure; the caller reads it there
+                if not future.done():
+                    raise  # this request was cancelled, not the job
+            while not job.status.finished and job.future is future:
+                await asyncio.sleep(0.01)  # the done-callback may still be running
         return job
 
     def get(self, job_id: str) -> Job:
@@ -238,11 +245,12 @@ class JobManager:
 
     def cancel(self, job_id: str) -> Job:
         job = self.get(job_id)
-        if job.status.finished:
-            return job
-        job.cancel_requested = True
-        if job.future is not None and job.future.cancel():
-            return job  # cancel() ran the done-callback, which marked it
+        with self._lock:  # so that a job being moved to a fresh pool sees the request
+            if job.status.finished:
+                return job
+            job.cancel_requested = True
+            if job.future is not None and job.future.cancel():
+                return job  # cancel() ran the done-callback, which marked it
         (self._flags / f"{job.id}.cancel").touch()  # the worker stops at its next chunk
         return job
 
@@ -251,10 +259,11 @@ class JobManager:
     def _finish(self, job: Job, future: Future[dict[str, Any]], pool: ProcessPoolExecutor) -> None:
         (self._flags / f"{job.id}.cancel").unlink(missing_ok=True)
         if future.cancelled():
-            moving = pool in self._retiring and not job.cancel_requested
-            if moving and not self._stopping.is_set():
-                self._dispatch(job)  # queued behind a retired worker: to the fresh one
-                return
+            with self._lock:
+                moving = pool in self._retiring and not job.cancel_requested
+                if moving and not self._stopping.is_set():
+                    self._dispatch(job)  # queued behind a retired worker: to the fresh one
+                    return
             self._mark(job, JobStatus.cancelled, error=_NOT_RUN)
             return
         error = future.exception()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -91,9 +92,12 @@ def test_a_worn_out_worker_is_replaced_between_jobs(store: ModelStore) -> None:
     manager.start()
     try:
         jobs = [manager.submit(request(f"r{i}")) for i in range(3)]
-        for job in jobs:
-            wait(job, status={JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
-        assert [job.status for job in jobs] == [JobStatus.succeeded] * 3
+
+        async def wait_all() -> list[Job]:  # as a synchronous /train awaits its job
+            return list(await asyncio.gather(*(manager.wait(job) for job in jobs)))
+
+        finished = asyncio.run(asyncio.wait_for(wait_all(), timeout=180))
+        assert [job.status for job in finished] == [JobStatus.succeeded] * 3
         later = manager.submit(request("r3"))
         wait(later, status={JobStatus.succeeded, JobStatus.failed})
         assert later.status is JobStatus.succeeded
