@@ -74,7 +74,7 @@ def refit_backtest(
     """Train the stored version's spec on the history before each origin (same seed, no
     intervals) and forecast from there. Runs in a training worker."""
     from service.forecasting.inference import Forecaster, keras_forward
-    from service.forecasting.pipeline import train_series
+    from service.forecasting.pipeline import TrainingDiverged, train_series
 
     assert request.version is not None, "the API resolves the version before submitting"
     card = store.card(request.model_name, request.version)
@@ -83,7 +83,12 @@ def refit_backtest(
     def fit(history: np.ndarray) -> Forecaster:
         if should_cancel is not None and should_cancel():
             raise TrainingRejected("backtest was cancelled")
-        trained = train_series(spec, history, on_progress=on_progress, should_cancel=should_cancel)
+        try:
+            trained = train_series(
+                spec, history, on_progress=on_progress, should_cancel=should_cancel
+            )
+        except TrainingDiverged as error:  # as /train answers it: the spec's fault, a 422
+            raise TrainingRejected(f"at origin {len(history)}: {error}", field="spec") from None
         return Forecaster(keras_forward(trained.model), trained.preprocessing)
 
     rolled = refit_forecasts(

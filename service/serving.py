@@ -8,6 +8,7 @@ importing TensorFlow on demand.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from service.errors import ModelBroken
 from service.forecasting.inference import Forecaster, Forward
 from service.schemas import ModelCard
 from service.store import ModelStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,10 +113,14 @@ def _exported(onnx_path: Path, batched_path: Path, card: ModelCard) -> tuple[str
 
     if not batched_path.is_file():
         return "onnx", onnx_forward(onnx_path)
-    batched = batched_forward(batched_path)
     if not onnx_path.is_file():
-        return "numpy", batched
+        return "numpy", batched_forward(batched_path)
     onnx = onnx_forward(onnx_path)
+    try:
+        batched = batched_forward(batched_path)
+    except Exception as error:  # an optimisation: ONNX Runtime alone still serves every size
+        log.warning("%s unreadable, serving through ONNX Runtime alone: %r", batched_path, error)
+        return "onnx", onnx
     forward = by_batch_size(onnx, batched, probe=card.input_shape)
     if isinstance(forward, ByBatchSize):
         return f"onnx, numpy from {forward.crossover} windows", forward

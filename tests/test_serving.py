@@ -95,3 +95,14 @@ def test_an_export_that_disagrees_with_keras_is_not_kept(
     files = sorted(p.name for p in store.version_dir("m", 1).iterdir())
     assert files == ["card.json", "model.keras", "model.onnx"]
     assert ModelCache(store, capacity=2, max_bytes=2**30).get("m", 1).runtime == "onnx"
+
+
+def test_an_unreadable_numpy_export_leaves_onnx_serving(trained_store: ModelStore) -> None:
+    path = trained_store.batched_path("m", 3)
+    original = path.read_bytes()
+    try:
+        path.write_bytes(b"not an npz")
+        loaded = ModelCache(trained_store, capacity=2, max_bytes=2**30).get("m", 3)
+        assert loaded.runtime == "onnx"
+    finally:
+        path.write_bytes(original)

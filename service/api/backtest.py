@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CacheDep, JobsDep, StoreDep
 from service.api.responses import errors
-from service.api.security import Read
+from service.api.security import KeyHeader, Read, require_write
 from service.backtesting import min_refit_history, season_of, summarize
 from service.errors import InvalidInput
 from service.forecasting.evaluation import rolling_forecasts
@@ -31,7 +31,12 @@ router = APIRouter(tags=["forecast"])
     },
 )
 async def backtest(
-    request: BacktestRequest, store: StoreDep, cache: CacheDep, jobs: JobsDep
+    request: BacktestRequest,
+    store: StoreDep,
+    cache: CacheDep,
+    jobs: JobsDep,
+    http: Request,
+    key: KeyHeader,
 ) -> BacktestResult | JSONResponse:
     """Rolling-origin evaluation of a stored model: from each of the last `origins` origins of
     the series, forecast `horizon` steps (recursively, from the history before the origin) and
@@ -39,13 +44,27 @@ async def backtest(
     origins are scored beside it. MASE scales by the in-sample (seasonal) naive error.
 
     With `refit`, the version's spec is trained afresh on the history before each origin (one
-    training per origin, in a training worker, like `/train`; `"async": true` answers 202 with a
-    job to poll at `/jobs/{id}`).
+    training per origin, in a training worker, like `/train`, and so with the write key when
+    one is set; `"async": true` answers 202 with a job to poll at `/jobs/{id}`).
     """
     if not request.refit:
         return await run_in_threadpool(_fixed, request, store, cache)
+    await require_write(http, key)
+    version = await run_in_threadpool(_refit_version, request, store)
+    job = jobs.submit(request.model_copy(update={"version": version}))
+    if request.run_async:
+        accepted = JobAccepted(job_id=job.id, status_url=f"/jobs/{job.id}")
+        return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
+    await jobs.wait(job)
+    job.raise_error()
+    return BacktestResult.model_validate(job.backtest)
+
+
+def _refit_version(request: BacktestRequest, store: ModelStore) -> int:
+    """The version to refit, once the series is known to fit it and to leave enough history
+    before the first origin to train on."""
     version = store.resolve(request.model_name, request.version)
-    card = cache.get(request.model_name, version).card
+    card = store.card(request.model_name, version)
     check_series(request.series, card, horizon=request.horizon, backtest=True)
     first = len(request.series) - request.horizon - request.origins + 1
     if first < min_refit_history(card):
@@ -55,13 +74,7 @@ async def backtest(
             "give fewer origins or a longer series",
             field="origins",
         )
-    job = jobs.submit(request.model_copy(update={"version": version}))
-    if request.run_async:
-        accepted = JobAccepted(job_id=job.id, status_url=f"/jobs/{job.id}")
-        return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
-    await jobs.wait(job)
-    job.raise_error()
-    return BacktestResult.model_validate(job.backtest)
+    return version
 
 
 def _fixed(request: BacktestRequest, store: ModelStore, cache: ModelCache) -> BacktestResult:

@@ -194,7 +194,7 @@ def _lstm(
         for t in range(len(x)):
             z = np.dot(recurrent, r.state)
             z += xw[t]
-            candidate = None if fused else act(z[c])
+            candidate = None if fused else np.array(act(z[c]))  # a copy: z is reused below
             gates = np.tanh(z, out=z)
             gates[sigmoids] *= 0.5
             gates[sigmoids] += 0.5

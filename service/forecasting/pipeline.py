@@ -39,6 +39,7 @@ DEFAULT_REDUCE_LR_PATIENCE = 100
 # of windows for early stopping keeps a network from fitting the noise; on the lecture's
 # noise-free sine both still reach 1e-07.
 DEFAULT_VALIDATION_FRACTION = 0.15
+MAX_VARIANCE_RATIO = 10.0  # see _variance_ratio
 MIN_WINDOWS_TO_VALIDATE = 20
 
 
@@ -226,7 +227,11 @@ def _variance_ratio(prep: Preprocessing, data: Examples) -> float:
     variance of one scaled unit of its output."""
     unit = float(np.mean(np.square(prep.y_scaler.scale)))
     variance = float(np.mean(np.var(data.targets, axis=0)))
-    return variance / unit if unit > 0 and variance > 0 else 1.0
+    if unit <= 0 or variance <= 0:
+        return 1.0
+    # Capped: on a long trend the levels' variance dwarfs the changes' (30,000 points of a line
+    # would make any loss "converged"); 10 keeps the tolerance at most 1e-5 scaled units.
+    return min(variance / unit, MAX_VARIANCE_RATIO)
 
 
 def _flat(metrics: Mapping[str, Mapping[str, float | None]]) -> dict[str, float | None]:

@@ -183,7 +183,8 @@ class TrainSpec(BaseModel):
         (measured in forecasting/pipeline.py) and none with them."""
         if self.window_normalization is not None:
             return self.window_normalization
-        return "none" if self.chain else "last"
+        # A one-step window relative to itself is all zeros: nothing left to learn from.
+        return "none" if self.chain or self.window.timesteps == 1 else "last"
 
     @property
     def season(self) -> int | None:

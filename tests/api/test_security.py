@@ -13,6 +13,8 @@ from pydantic import SecretStr
 from service.config import Settings
 from tests.conftest import sine, store_listing, tiny_spec, train_body
 
+BACKTEST = {"model_name": "shared", "series": sine(40), "horizon": 2, "origins": 2}
+
 
 @pytest.fixture
 def settings(client: TestClient) -> Settings:
@@ -34,6 +36,8 @@ def test_writes_need_the_key_when_it_is_set(
         ("DELETE", "/models/shared", None),
         ("DELETE", "/models/shared/versions/1", None),
         ("DELETE", "/jobs/anything", None),
+        # A refit backtest trains once per origin: a write, though a plain backtest is a read.
+        ("POST", "/backtest", {**BACKTEST, "refit": True}),
     ]:
         for headers in ({}, {"X-API-Key": "wrong"}):
             response = client.request(method, path, json=body, headers=headers)
@@ -47,6 +51,7 @@ def test_writes_need_the_key_when_it_is_set(
         client.post("/forecast", json={"model_name": "locked", "series": sine(6)}).status_code
         == 200
     )
+    assert client.post("/backtest", json=BACKTEST).status_code == 200
 
 
 def test_reads_need_a_key_when_the_read_key_is_set(

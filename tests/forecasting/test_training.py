@@ -87,6 +87,8 @@ def test_series_defaults_are_written_into_the_spec() -> None:
     assert explicit.validation_fraction == 0.0
     chained = resolve_series_defaults(TrainSpec(transforms=[{"type": "log"}]), windows=100)
     assert chained.window_normalization == "none"
+    one_step = resolve_series_defaults(TrainSpec(window=WindowSpec(length=1)), windows=100)
+    assert one_step.window_normalization == "none"  # relative to itself, a window is all zeros
     given = resolve_series_defaults(
         TrainSpec(window_normalization="mean", validation_fraction=0.3), windows=100
     )
@@ -95,6 +97,22 @@ def test_series_defaults_are_written_into_the_spec() -> None:
     assert trained.spec is not None
     assert trained.spec.window_normalization == trained.preprocessing.window_normalization
     assert trained.preprocessing.window_normalization == "last"
+
+
+def test_default_tolerance_follows_the_targets_variance_within_a_cap() -> None:
+    """A millionth of the targets' variance in whatever units the network learns, but never
+    more than 1e-5 scaled units: on a long line the levels' variance dwarfs the changes'."""
+    from service.forecasting.data import series_examples
+    from service.forecasting.pipeline import _preprocessing, _variance_ratio
+
+    def ratio(series: np.ndarray, normalization: str) -> float:
+        spec = TrainSpec(window=SHORT, window_normalization=normalization)  # type: ignore[arg-type]
+        data = series_examples(series[:, None], window=SHORT, target_columns=None, stride=1)
+        return _variance_ratio(_preprocessing(spec, data, kind="series"), data)
+
+    assert ratio(sine(200), "none") == pytest.approx(1.0, rel=0.05)  # levels, standard scaling
+    assert 2 < ratio(sine(200), "last") < 10  # changes vary less than the sine itself
+    assert ratio(0.5 * np.arange(5000.0), "last") == 10.0  # capped
 
 
 def test_with_validation_the_best_weights_are_kept() -> None:
