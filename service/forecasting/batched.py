@@ -3,8 +3,8 @@
 ONNX Runtime's recurrent kernels walk the batch one sequence at a time: measured on the
 lecture's LSTM(4) over 20 steps, about 2 us per window (365 us for 180 windows, 2.9 ms for 1,440),
 which is most of a 180-window /forecast. Numpy runs each timestep as a handful of vector operations
-over the whole batch instead (about 130 us for 180 windows), but pays a fixed cost per step that
-ONNX Runtime does not (about 60 us for one window against 12 us). So serving uses both: ONNX
+over the whole batch instead (about 200 us for 180 windows), but pays a fixed cost per step that
+ONNX Runtime does not (about 100 us for one window against 12 us). So serving uses both: ONNX
 Runtime for small batches, this pass for large ones (`by_batch_size`). No library offers this
 kernel without a heavy dependency (numba, a JIT, or TensorFlow itself), hence the hand-written
 layers; each export is checked against Keras before it is kept, as the ONNX one is.
