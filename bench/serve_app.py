@@ -22,6 +22,7 @@ from service.forecasting.inference import Forecaster
 from service.main import create_app
 from service.schemas import ForecastRequest, ForecastResult
 from service.serving import LoadedModel
+from service.store import MODEL_FILE
 
 
 def create_bench_app() -> FastAPI:
@@ -46,7 +47,7 @@ class _PredictCache:
 
     def get(self, name: str, version: int) -> LoadedModel:
         loaded = self.cache.get(name, version)
-        model = _keras_model(str(self.store.model_path(name, version)))
+        model = _keras_model(str(self.store.version_dir(name, version) / MODEL_FILE))
 
         def forward(x: np.ndarray) -> np.ndarray:
             return np.asarray(model.predict(x, verbose=0))

@@ -13,6 +13,7 @@ import numpy as np
 
 from service.errors import TrainingRejected
 from service.forecasting import transforms
+from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.evaluation import (
     RollingForecasts,
     baseline_forecasts,
@@ -56,11 +57,12 @@ def season_of(request: BacktestRequest, card: ModelCard) -> int | None:
 
 
 def min_refit_history(card: ModelCard) -> int:
-    """Rows the history before an origin needs for one training: a window and its target after
-    the transforms' lag, plus one more window to validate on if the spec holds some out."""
-    prep = card.preprocessing
-    assert prep.window is not None, "check_series refuses models trained on windows"
-    return transforms.lag(prep.transforms) + prep.window.length + 2
+    """Rows the history before an origin needs for one training of every network: a window
+    and its target after the transforms' lag, plus one more window to validate on if the spec
+    holds some out."""
+    assert card.preprocessing.window is not None, "check_series refuses models of windows"
+    used = max(transforms.lag(prep.transforms) for prep in card.preprocessings)
+    return used + card.preprocessing.window.length + 2
 
 
 def refit_backtest(
@@ -71,25 +73,30 @@ def refit_backtest(
     on_origin: Callable[[int, int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
 ) -> BacktestResult:
-    """Train the stored version's spec on the history before each origin (same seed, no
-    intervals) and forecast from there. Runs in a training worker."""
-    from service.forecasting.inference import Forecaster, keras_forward
+    """Train the stored version's spec (each ensemble member's, for an ensemble) on the
+    history before each origin (same seed, no intervals) and forecast from there. Runs in a
+    training worker."""
     from service.forecasting.pipeline import TrainingDiverged, train_series
 
     assert request.version is not None, "the API resolves the version before submitting"
     card = store.card(request.model_name, request.version)
-    spec = card.spec.model_copy(update={"interval_horizon": 0})
+    specs = [
+        spec.model_copy(update={"interval_horizon": 0})
+        for spec in (card.spec, *(member.spec for member in card.ensemble))
+    ]
 
-    def fit(history: np.ndarray) -> Forecaster:
+    def fit(history: np.ndarray) -> SeriesForecaster:
         if should_cancel is not None and should_cancel():
             raise TrainingRejected("backtest was cancelled")
         try:
-            trained = train_series(
-                spec, history, on_progress=on_progress, should_cancel=should_cancel
-            )
+            trained = [
+                train_series(spec, history, on_progress=on_progress, should_cancel=should_cancel)
+                for spec in specs
+            ]
         except TrainingDiverged as error:  # as /train answers it: the spec's fault, a 422
             raise TrainingRejected(f"at origin {len(history)}: {error}", field="spec") from None
-        return Forecaster(keras_forward(trained.model), trained.preprocessing)
+        trained[0].ensemble = trained[1:]
+        return trained[0].forecaster()
 
     rolled = refit_forecasts(
         fit,

@@ -305,6 +305,19 @@ class History(BaseModel):
     val_loss: list[float] | None = None
 
 
+class EnsembleMember(BaseModel):
+    """A network whose forecasts are averaged with the version's own; its files are in the
+    version's folder under `members/<index>/`, named as the version's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: TrainSpec
+    preprocessing: Preprocessing
+    input_shape: tuple[int, int]
+    epochs_run: int
+    stop_reason: StopReason
+
+
 class ModelCard(BaseModel):
     """What is stored beside the weights of every version: enough to reproduce and to serve it."""
 
@@ -331,6 +344,16 @@ class ModelCard(BaseModel):
     leaderboard: list[Candidate] | None = Field(
         default=None, description="With `auto`: the candidates compared, best first."
     )
+    ensemble: list[EnsembleMember] = Field(
+        default_factory=list,
+        description="With `auto`: the other networks kept, whose forecasts are averaged with "
+        "this one's (the spec and preprocessing above are the best candidate's).",
+    )
+
+    @property
+    def preprocessings(self) -> list[Preprocessing]:
+        """The version's own preprocessing and its ensemble members', in member order."""
+        return [self.preprocessing, *(m.preprocessing for m in self.ensemble)]
 
 
 class TrainResult(BaseModel):

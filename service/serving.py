@@ -3,7 +3,7 @@
 A version is served through ONNX Runtime from the `model.onnx` exported at training time, and,
 from the batch size where it measures faster, through the numpy pass in `model.npz`
 (forecasting/batched.py). A version without either (exports that failed) falls back to Keras,
-importing TensorFlow on demand.
+importing TensorFlow on demand. An ensemble's members are each loaded so, and served averaged.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from service.errors import ModelBroken
+from service.forecasting.ensemble import Ensemble, SeriesForecaster
 from service.forecasting.inference import Forecaster, Forward
 from service.schemas import ModelCard
-from service.store import ModelStore
+from service.store import BATCHED_FILE, MODEL_FILE, ONNX_FILE, ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LoadedModel:
     card: ModelCard
-    forecaster: Forecaster
-    runtime: str  # "onnx", "onnx, numpy from N windows", "numpy" or "keras"
+    forecaster: SeriesForecaster
+    runtime: str  # "onnx", "onnx, numpy from N windows", "numpy" or "keras"; "ensemble of N: "
     size: int  # bytes on disk, a proxy for memory held
 
 
@@ -89,24 +90,41 @@ class ModelCache:
 
     def _load(self, name: str, version: int) -> LoadedModel:
         card = self.store.card(name, version)
-        onnx_path = self.store.onnx_path(name, version)
-        batched_path = self.store.batched_path(name, version)
+        folders = self.store.network_dirs(name, version, len(card.ensemble))
+        shapes = [card.input_shape, *(m.input_shape for m in card.ensemble)]
         try:
-            exported = [p for p in (onnx_path, batched_path) if p.is_file()]
-            if exported:
-                size = sum(p.stat().st_size for p in exported)
-                runtime, forward = _exported(onnx_path, batched_path, card)
-            else:
-                keras_path = self.store.model_path(name, version)
-                runtime, forward, size = "keras", _keras(keras_path), keras_path.stat().st_size
-            timesteps, features = card.input_shape
-            forward(np.zeros((1, timesteps, features), np.float32))  # warm up, fail early
+            networks = [
+                _network(folder, shape) for folder, shape in zip(folders, shapes, strict=True)
+            ]
         except Exception as error:  # any unreadable file is the same problem to a client
             raise ModelBroken(f"model {name}@{version} is broken: {error}") from None
-        return LoadedModel(card, Forecaster(forward, card.preprocessing), runtime, size)
+        members = [
+            Forecaster(forward, prep)
+            for (_, forward, _), prep in zip(networks, card.preprocessings, strict=True)
+        ]
+        runtime, size = networks[0][0], sum(n[2] for n in networks)
+        if len(members) == 1:
+            return LoadedModel(card, members[0], runtime, size)
+        return LoadedModel(card, Ensemble(members), f"ensemble of {len(members)}: {runtime}", size)
 
 
-def _exported(onnx_path: Path, batched_path: Path, card: ModelCard) -> tuple[str, Forward]:
+def _network(folder: Path, input_shape: tuple[int, int]) -> tuple[str, Forward, int]:
+    """One network's serving path, warmed up: (runtime, forward, bytes on disk)."""
+    onnx_path, batched_path = folder / ONNX_FILE, folder / BATCHED_FILE
+    exported = [p for p in (onnx_path, batched_path) if p.is_file()]
+    if exported:
+        size = sum(p.stat().st_size for p in exported)
+        runtime, forward = _exported(onnx_path, batched_path, input_shape)
+    else:
+        keras_path = folder / MODEL_FILE
+        runtime, forward, size = "keras", _keras(keras_path), keras_path.stat().st_size
+    forward(np.zeros((1, *input_shape), np.float32))  # warm up, fail early
+    return runtime, forward, size
+
+
+def _exported(
+    onnx_path: Path, batched_path: Path, input_shape: tuple[int, int]
+) -> tuple[str, Forward]:
     """ONNX Runtime, with the numpy pass taking the batch sizes it is measured faster at."""
     from service.forecasting.batched import ByBatchSize, batched_forward, by_batch_size
     from service.forecasting.export import onnx_forward
@@ -121,7 +139,7 @@ def _exported(onnx_path: Path, batched_path: Path, card: ModelCard) -> tuple[str
     except Exception as error:  # an optimisation: ONNX Runtime alone still serves every size
         log.warning("%s unreadable, serving through ONNX Runtime alone: %r", batched_path, error)
         return "onnx", onnx
-    forward = by_batch_size(onnx, batched, probe=card.input_shape)
+    forward = by_batch_size(onnx, batched, probe=input_shape)
     if isinstance(forward, ByBatchSize):
         return f"onnx, numpy from {forward.crossover} windows", forward
     return "onnx", forward

@@ -3,6 +3,7 @@
     <root>/<name>/<version>/model.keras   the native Keras file
     <root>/<name>/<version>/model.onnx    the same network exported for serving (optional)
     <root>/<name>/<version>/card.json     a ModelCard, validated on every read
+    <root>/<name>/<version>/members/<i>/  the same files for each further ensemble member
     <root>/<name>/.last_version           the highest version ever handed out (never reused)
     <root>/<name>/.lock                   a file lock serialising version allocation and deletes
     <root>/.tmp/                          versions being written; cleaned at start-up
@@ -131,17 +132,13 @@ class ModelStore:
             return StoredVersion(name, version, None, f"model {name}@{version}: weights missing")
         return StoredVersion(name, version, card)
 
-    def model_path(self, name: str, version: int) -> Path:
-        return self.version_dir(name, version) / MODEL_FILE
-
-    def onnx_path(self, name: str, version: int) -> Path:
-        return self.version_dir(name, version) / ONNX_FILE
-
-    def batched_path(self, name: str, version: int) -> Path:
-        return self.version_dir(name, version) / BATCHED_FILE
-
     def version_dir(self, name: str, version: int) -> Path:
         return self._folder(name) / str(version)
+
+    def network_dirs(self, name: str, version: int, members: int) -> list[Path]:
+        """The folders of the version's networks: its own, then each ensemble member's."""
+        folder = self.version_dir(name, version)
+        return [folder, *(member_dir(folder, i) for i in range(1, members + 1))]
 
     # Writing
 
@@ -195,6 +192,10 @@ class ModelStore:
             return self.root / check_model_name(name)
         except ValueError as error:
             raise InvalidInput(str(error), field="model_name") from None
+
+
+def member_dir(version_dir: Path, index: int) -> Path:
+    return version_dir / "members" / str(index)
 
 
 def _writer_pid(folder: str) -> int | None:

@@ -28,8 +28,8 @@ from service.forecasting.pipeline import (
     train_series,
 )
 from service.forecasting.training import Progress
-from service.schemas import History, Metrics, ModelCard, TrainRequest
-from service.store import BATCHED_FILE, CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore
+from service.schemas import EnsembleMember, History, Metrics, ModelCard, TrainRequest
+from service.store import BATCHED_FILE, CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore, member_dir
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +74,27 @@ def train_and_store(
         raise TrainingRejected(str(error), field="spec") from None
     except TooShortForAuto as error:
         raise InvalidInput(str(error), field="series") from None
-    if trained.fit.stop_reason == "cancelled":
+    if any(t.fit.stop_reason == "cancelled" for t in [trained, *trained.ensemble]):
         raise TrainingRejected("training was cancelled; nothing was stored")
     source = request.series if request.series is not None else request.inputs
     assert source is not None
     card_fields = _card_fields(request, trained, fingerprint(source, *_targets(request)))
 
     def write(folder: Path, version: int) -> None:
-        trained.model.save(folder / MODEL_FILE)
-        _export(trained, folder / ONNX_FILE, folder / BATCHED_FILE)
+        _save_network(trained, folder)
+        for index, member in enumerate(trained.ensemble, start=1):
+            _save_network(member, member_dir(folder, index))
         card = ModelCard(version=version, **card_fields)
         (folder / CARD_FILE).write_text(card.model_dump_json(indent=2))
 
     version = store.save(request.model_name, write)
     return store.card(request.model_name, version)
+
+
+def _save_network(trained: Trained, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    trained.model.save(folder / MODEL_FILE)
+    _export(trained, folder / ONNX_FILE, folder / BATCHED_FILE)
 
 
 def _export(trained: Trained, onnx: Path, batched: Path) -> None:
@@ -137,7 +144,20 @@ def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str)
         "data_fingerprint": data_fingerprint,
         "library_versions": library_versions(),
         "calibration": trained.calibration,
+        "ensemble": [_member(m) for m in trained.ensemble],
     }
+
+
+def _member(trained: Trained) -> EnsembleMember:
+    prep = trained.preprocessing
+    assert trained.spec is not None, "ensemble members are series models, spec resolved"
+    return EnsembleMember(
+        spec=trained.spec,
+        preprocessing=prep,
+        input_shape=(prep.timesteps, prep.features),
+        epochs_run=trained.fit.epochs_run,
+        stop_reason=trained.fit.stop_reason,
+    )
 
 
 def library_versions() -> dict[str, str]:

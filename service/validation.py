@@ -6,7 +6,7 @@ import numpy as np
 
 from service.config import get_settings
 from service.errors import InvalidInput
-from service.forecasting.transforms import lag
+from service.forecasting.transforms import Transform, lag
 from service.forecasting.windowing import as_2d, window_count
 from service.schemas import ForecastRequest, ModelCard, check_transformable
 
@@ -25,8 +25,13 @@ def check_forecast_request(request: ForecastRequest, card: ModelCard) -> None:
         check_series(request.series, card, horizon=request.horizon, stride=request.stride)
 
 
+def _transforms(card: ModelCard) -> list[Transform]:
+    """Every transform the version's networks (its own and its ensemble's) apply."""
+    return [step for prep in card.preprocessings for step in prep.transforms]
+
+
 def _names(card: ModelCard) -> str:
-    return ", ".join(step.type for step in card.preprocessing.transforms)
+    return ", ".join(dict.fromkeys(step.type for step in _transforms(card)))
 
 
 def _label(card: ModelCard) -> str:
@@ -35,7 +40,7 @@ def _label(card: ModelCard) -> str:
 
 def _check_inputs(request: ForecastRequest, card: ModelCard) -> None:
     assert request.inputs is not None
-    if card.preprocessing.transforms:
+    if _transforms(card):
         raise InvalidInput(
             f"model {_label(card)} was trained on a transformed series "
             f"({_names(card)}); send the `series` itself",
@@ -81,13 +86,10 @@ def check_series(
             f"series has {series.shape[1]} features, model {_label(card)} expects {prep.features}",
             field="series",
         )
-    needed = lag(prep.transforms) + prep.window.length + (horizon if backtest else 0)
+    used = max(lag(p.transforms) for p in card.preprocessings)
+    needed = used + prep.window.length + (horizon if backtest else 0)
     if len(series) < needed:
-        extra = (
-            f" after the {lag(prep.transforms)} rows its transforms use up"
-            if prep.transforms
-            else ""
-        )
+        extra = f" after the {used} rows its transforms use up" if used else ""
         after = f" and the {horizon} steps after it" if backtest else ""
         raise InvalidInput(
             f"series has {len(series)} rows, model {_label(card)} needs at least one window of "
@@ -95,7 +97,7 @@ def check_series(
             field="series",
         )
     try:
-        check_transformable(series, prep.transforms, "series")
+        check_transformable(series, _transforms(card), "series")
     except ValueError as error:
         raise InvalidInput(f"{error} (model {_label(card)})", field="series") from None
     limit = get_settings().max_windows

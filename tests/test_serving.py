@@ -5,7 +5,7 @@ import json
 import pytest
 
 from service.serving import ModelCache
-from service.store import ModelStore
+from service.store import BATCHED_FILE, ModelStore
 from tests.conftest import train_body
 
 
@@ -98,7 +98,7 @@ def test_an_export_that_disagrees_with_keras_is_not_kept(
 
 
 def test_an_unreadable_numpy_export_leaves_onnx_serving(trained_store: ModelStore) -> None:
-    path = trained_store.batched_path("m", 3)
+    path = trained_store.version_dir("m", 3) / BATCHED_FILE
     original = path.read_bytes()
     try:
         path.write_bytes(b"not an npz")

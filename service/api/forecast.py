@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from service.api.deps import CacheDep, StoreDep
 from service.api.responses import errors
 from service.api.security import Read
-from service.forecasting.inference import Forecaster
+from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.metrics import mse
 from service.schemas import ForecastRequest, ForecastResult, Interval, ModelCard, Values
 from service.serving import ModelCache
@@ -54,7 +54,7 @@ def forecast(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Resp
 
 def load_checked(
     request: ForecastRequest, store: ModelStore, cache: ModelCache
-) -> tuple[int, Forecaster, ModelCard]:
+) -> tuple[int, SeriesForecaster, ModelCard]:
     """The version asked for, loaded, once the request is known to fit it."""
     version = store.resolve(request.model_name, request.version)
     loaded = cache.get(request.model_name, version)
@@ -85,7 +85,7 @@ class SeriesOutcome:
     ahead: np.ndarray | None  # the recursive forecast past the end, when a horizon was asked
 
 
-def forecast_series(forecaster: Forecaster, request: ForecastRequest) -> SeriesOutcome:
+def forecast_series(forecaster: SeriesForecaster, request: ForecastRequest) -> SeriesOutcome:
     assert request.series is not None
     evaluation = forecaster.evaluate(request.series, stride=request.stride)
     ahead = None

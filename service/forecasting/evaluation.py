@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel
 
-from service.forecasting.inference import Forecaster
+from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.windowing import as_2d
 
 
@@ -32,7 +32,7 @@ class RollingForecasts:
 
 
 def rolling_forecasts(
-    forecaster: Forecaster, series: np.ndarray, *, horizon: int, count: int
+    forecaster: SeriesForecaster, series: np.ndarray, *, horizon: int, count: int
 ) -> RollingForecasts:
     data = as_2d(series)
     starts = origins(len(data), horizon=horizon, count=count, first=forecaster.min_history)
@@ -42,7 +42,7 @@ def rolling_forecasts(
 
 
 def refit_forecasts(
-    fit: Callable[[np.ndarray], Forecaster],
+    fit: Callable[[np.ndarray], SeriesForecaster],
     series: np.ndarray,
     *,
     horizon: int,
@@ -157,7 +157,7 @@ MIN_CALIBRATION_ORIGINS = 5
 
 
 def calibrate(
-    forecaster: Forecaster, series: np.ndarray, *, source: str, horizon: int, count: int
+    forecaster: SeriesForecaster, series: np.ndarray, *, source: str, horizon: int, count: int
 ) -> Calibration | None:
     data = as_2d(series)
     horizon = min(horizon, len(data) - forecaster.min_history)

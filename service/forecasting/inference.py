@@ -66,25 +66,28 @@ class Forecaster:
         """The series' last transform level cut the way the model was trained."""
         return self._cut(transforms.levels(self.prep.transforms, as_2d(series))[-1], stride)
 
-    def _cut(self, top: np.ndarray, stride: int) -> Examples:
+    def _cut(self, top: np.ndarray, stride: int, offset: int | None = None) -> Examples:
+        """Windows from row `offset` on (the first row past the transforms' lag by default)."""
         assert self.prep.window is not None, "only series models cut series into windows"
         return series_examples(
-            top[self.lag :],
+            top[self.lag if offset is None else offset :],
             window=self.prep.window,
             target_columns=self.prep.target_columns,
             stride=stride,
         )
 
-    def evaluate(self, series: np.ndarray, *, stride: int = 1) -> Evaluation:
+    def evaluate(self, series: np.ndarray, *, stride: int = 1, first: int = 0) -> Evaluation:
         """One-step predictions for every window of the series, in original units, each with
-        the actual next value (as the lecture's `model.predict(test_generator)`)."""
+        the actual next value (as the lecture's `model.predict(test_generator)`); the first
+        target is at row `first`, or at the first row one window allows if that is later."""
         window = self.prep.window
         assert window is not None, "only series models cut series into windows"
         data = as_2d(series)
         levels = transforms.levels(self.prep.transforms, data)
         history = [level[:, self.columns] for level in levels]
-        cut = self._cut(levels[-1], stride)
-        t = self.lag + window.length + stride * np.arange(len(cut))
+        offset = max(first, self.min_history) - window.length
+        cut = self._cut(levels[-1], stride, offset)
+        t = offset + window.length + stride * np.arange(len(cut))
         predicted = transforms.invert(self.prep.transforms, self.predict(cut.inputs), history, t)
         return Evaluation(predicted, data[t][:, self.columns], t, data[:, self.columns])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,6 +12,7 @@ import numpy as np
 from service.forecasting import transforms
 from service.forecasting.auto import Candidate, choose
 from service.forecasting.data import DataKind, Examples, Preprocessing, series_examples
+from service.forecasting.ensemble import Ensemble, SeriesForecaster
 from service.forecasting.evaluation import Calibration, calibrate
 from service.forecasting.inference import Forecaster, keras_forward, window_reference
 from service.forecasting.metrics import mse
@@ -66,6 +67,14 @@ class Trained:
     calibration: Calibration | None = None
     spec: TrainSpec | None = None  # the spec trained, once `auto` choices are made
     leaderboard: list[Candidate] | None = None  # the candidates `auto` compared
+    ensemble: list[Trained] = field(default_factory=list)  # networks averaged with this one
+    held_out: int | None = None  # series models: the row of the first target held out
+
+    def forecaster(self) -> SeriesForecaster:
+        """Served as the version will be: this network, averaged with its ensemble's."""
+        networks = [self, *self.ensemble]
+        members = [Forecaster(keras_forward(n.model), n.preprocessing) for n in networks]
+        return members[0] if len(members) == 1 else Ensemble(members)
 
 
 def fit_config(spec: TrainSpec, n_examples: int, *, variance_ratio: float = 1.0) -> FitConfig:
@@ -107,16 +116,36 @@ def train_series(
     fitted, validation = data.split(spec.validation_fraction or 0.0)
     prep = _preprocessing(spec, fitted, kind="series")
     model, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
-    forecaster = Forecaster(keras_forward(model), prep)
+    trained = Trained(model, prep, {}, result, len(fitted), spec=spec)
+    if validation is not None:
+        first = transforms.lag(spec.chain) + spec.window.length
+        trained.held_out = first + len(fitted) * spec.window.stride
+    trained.metrics, trained.calibration = _measure(
+        trained.forecaster(), spec, series, test_series, held_out=trained.held_out
+    )
+    return trained
+
+
+def _measure(
+    forecaster: SeriesForecaster,
+    spec: TrainSpec,
+    series: np.ndarray,
+    test_series: np.ndarray | None,
+    *,
+    held_out: int | None,
+) -> tuple[dict[str, float | None], Calibration | None]:
+    """One-step scores on the training series (split at row `held_out` into the part trained
+    on and the part held out) and on the test series, and the calibration for intervals."""
     seen = forecaster.evaluate(series, stride=spec.window.stride)
+    split = len(seen) if held_out is None else int(np.searchsorted(seen.t, held_out))
     parts = {
-        "train": seen[: len(fitted)],
-        "validation": seen[len(fitted) :] if validation is not None else None,
+        "train": seen[:split],
+        "validation": seen[split:] if held_out is not None else None,
         "test": forecaster.evaluate(test_series) if test_series is not None else None,
     }
     metrics = {k: v.scores(spec.season) if v is not None else {} for k, v in parts.items()}
     calibration = None
-    if spec.interval_horizon and prep.recursive:
+    if spec.interval_horizon and forecaster.prep.recursive:
         source = "test_series" if test_series is not None else "training_series (in-sample)"
         calibration = calibrate(
             forecaster,
@@ -125,7 +154,7 @@ def train_series(
             horizon=spec.interval_horizon,
             count=spec.calibration_origins,
         )
-    return Trained(model, prep, _flat(metrics), result, len(fitted), calibration, spec)
+    return _flat(metrics), calibration
 
 
 def train_auto(
@@ -137,27 +166,38 @@ def train_auto(
     should_cancel: Callable[[], bool] | None = None,
 ) -> Trained:
     """Choose the architecture and/or transforms by rolling-origin validation, then train the
-    winner on the whole series (within what is left of `max_seconds`)."""
+    best few on the whole series (sharing what is left of `max_seconds`) and keep them as an
+    ensemble, measured as it will be served."""
     started = time.monotonic()
-    winner, board = choose(
+    kept, board = choose(
         spec,
         series,
         train=lambda candidate, data: train_series(candidate, data, should_cancel=should_cancel),
-        forecaster=lambda trained: Forecaster(keras_forward(trained.model), trained.preprocessing),
+        forecaster=Trained.forecaster,
         should_cancel=should_cancel,
         test_series=test_series,
     )
+    # Intervals are calibrated once, on the ensemble.
+    update: dict[str, object] = {"interval_horizon": 0}
     if spec.max_seconds is not None:
-        left = spec.max_seconds - (time.monotonic() - started)
-        winner = winner.model_copy(update={"max_seconds": max(left, 0.1 * spec.max_seconds)})
-    trained = train_series(
-        winner,
-        series,
-        test_series=test_series,
-        on_progress=on_progress,
-        should_cancel=should_cancel,
+        left = max(spec.max_seconds - (time.monotonic() - started), 0.1 * spec.max_seconds)
+        update["max_seconds"] = left / len(kept)
+    members = [
+        train_series(
+            k.model_copy(update=update),
+            series,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
+        )
+        for k in kept
+    ]
+    trained = members[0]
+    assert trained.spec is not None  # train_series records it
+    trained.spec = trained.spec.model_copy(update={"interval_horizon": spec.interval_horizon})
+    trained.ensemble, trained.leaderboard = members[1:], board
+    trained.metrics, trained.calibration = _measure(
+        trained.forecaster(), trained.spec, series, test_series, held_out=trained.held_out
     )
-    trained.spec, trained.leaderboard = winner, board
     return trained
 
 

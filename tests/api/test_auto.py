@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.forecasting.auto import candidate_specs
+from service.forecasting.auto import ENSEMBLE_SIZE, candidate_specs
 from service.forecasting.spec import TrainSpec
+from service.forecasting.transforms import lag
 from tests.conftest import tiny_spec, train_body
 
 
@@ -42,30 +46,101 @@ def test_candidates_cover_presets_and_transforms() -> None:
     ]
 
 
-@pytest.mark.slow
-def test_auto_picks_a_candidate_by_validation_and_stores_it(client: TestClient) -> None:
+@pytest.fixture(scope="module")
+def chosen(client: TestClient) -> dict[str, Any]:
+    """Architecture and transforms chosen by auto, stored as model `chosen`."""
     spec = tiny_spec(architecture="auto", transforms="auto", epochs=60, window={"length": 6})
     del spec["units"]
     body = train_body("chosen", series=rising(90), test_series=rising(30, start=90), spec=spec)
     response = client.post("/train", json=body)
     assert response.status_code == 201, response.text
-    result = response.json()
-    board = result["leaderboard"]
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@pytest.mark.slow
+def test_auto_ranks_candidates_by_validation_and_keeps_the_best(
+    client: TestClient, chosen: dict[str, Any]
+) -> None:
+    board = chosen["leaderboard"]
     # 3 presets x (none, relative to last, difference, log + difference, log relative to last)
     assert len(board) == 15
     errors = [c["validation_mse"] for c in board]
     assert errors == sorted(errors)
-    winner = result["spec"]
-    assert winner["architecture"] == board[0]["architecture"]
-    assert [t["type"] for t in winner["transforms"]] == board[0]["transforms"]
-    assert winner["window_normalization"] == board[0]["window_normalization"]
+    assert [c["kept"] for c in board] == [True] * ENSEMBLE_SIZE + [False] * (15 - ENSEMBLE_SIZE)
     card = client.get("/models/chosen/versions/1").json()["card"]
     assert card["spec"]["architecture"] != "auto"
     assert card["leaderboard"] == board
-    forecast = client.post(
-        "/forecast", json={"model_name": "chosen", "series": rising(30, start=90), "horizon": 5}
+    # The best is the version's own network; the next ones are its ensemble, in order.
+    specs = [chosen["spec"], *(m["spec"] for m in card["ensemble"])]
+    assert [describe(s) for s in specs] == [
+        (c["architecture"], c["transforms"], c["window_normalization"])
+        for c in board[:ENSEMBLE_SIZE]
+    ]
+
+
+@pytest.mark.slow
+def test_an_auto_version_serves_the_mean_of_its_networks(
+    client: TestClient, chosen: dict[str, Any], store_dir: Path
+) -> None:
+    import keras
+
+    from service.forecasting.inference import Forecaster, keras_forward
+    from service.schemas import ModelCard
+    from service.store import MODEL_FILE
+
+    folder = store_dir / "chosen" / "1"
+    card = ModelCard.model_validate_json((folder / "card.json").read_text())
+    folders = [folder, *(folder / "members" / str(i) for i in range(1, ENSEMBLE_SIZE))]
+    series = rising(30, start=90)
+    alone = [
+        Forecaster(
+            keras_forward(keras.saving.load_model(f / MODEL_FILE, compile=False)), prep
+        ).forecast(np.array(series), horizon=5)[:, 0]
+        for f, prep in zip(folders, card.preprocessings, strict=True)
+    ]
+    response = client.post(
+        "/forecast", json={"model_name": "chosen", "series": series, "horizon": 5}
     )
-    assert forecast.status_code == 200
+    assert response.status_code == 200, response.text
+    served = np.array(response.json()["forecast"])
+    np.testing.assert_allclose(served, np.mean(alone, axis=0), rtol=1e-5)
+    assert np.abs(served - alone[0]).max() > 1e-3  # not the best network alone
+    # A series too short for the network whose transforms use up the most rows is refused.
+    needed = 6 + max(lag(p.transforms) for p in card.preprocessings)
+    short = client.post("/forecast", json={"model_name": "chosen", "series": series[: needed - 1]})
+    assert short.status_code == 422
+    assert short.json()["detail"][0]["loc"] == ["body", "series"]
+    assert "needs at least one window of 6" in short.text
+    assert (
+        client.post(
+            "/forecast", json={"model_name": "chosen", "series": series[:needed]}
+        ).status_code
+        == 200
+    )
+
+
+@pytest.mark.slow
+def test_a_refit_backtest_retrains_every_network_of_an_ensemble(
+    client: TestClient, chosen: dict[str, Any]
+) -> None:
+    """From the end of the training series, with the same specs and seeds, the refit ensemble
+    is the stored one: the same forecasts as the fixed backtest's."""
+    series = rising(93)
+    request = {"model_name": "chosen", "series": series, "horizon": 3, "origins": 1}
+    fixed = client.post("/backtest", json=request)
+    refit = client.post("/backtest", json={**request, "refit": True})
+    assert fixed.status_code == refit.status_code == 200, refit.text
+    assert refit.json()["origins"] == fixed.json()["origins"] == [90]
+    assert refit.json()["model"]["mse"] == pytest.approx(fixed.json()["model"]["mse"], rel=1e-3)
+
+
+def describe(spec: dict[str, Any]) -> tuple[str, list[str], str]:
+    return (
+        spec["architecture"],
+        [t["type"] for t in spec["transforms"]],
+        spec["window_normalization"],
+    )
 
 
 def test_auto_on_a_series_too_short_to_validate_is_422(client: TestClient) -> None:
@@ -73,3 +148,37 @@ def test_auto_on_a_series_too_short_to_validate_is_422(client: TestClient) -> No
     response = client.post("/train", json=train_body("too-short", series=rising(12), spec=spec))
     assert response.status_code == 422
     assert "too short to validate" in response.text
+
+
+@pytest.mark.slow
+def test_series_checks_cover_every_network_of_an_ensemble(
+    chosen: dict[str, Any], store_dir: Path
+) -> None:
+    """A member that takes a log or differences more than the best network decides what a
+    series must be (the card edited so that only a member does)."""
+    from service.errors import InvalidInput
+    from service.forecasting.data import Preprocessing
+    from service.forecasting.transforms import Transform
+    from service.schemas import ModelCard
+    from service.validation import check_series
+
+    card = ModelCard.model_validate_json((store_dir / "chosen" / "1" / "card.json").read_text())
+    steps = [Transform(type="log"), Transform(type="seasonal_difference", season_length=4)]
+
+    def with_transforms(prep: Preprocessing, chain: list[Transform]) -> Preprocessing:
+        return prep.model_copy(update={"transforms": chain})
+
+    members = [
+        m.model_copy(update={"preprocessing": with_transforms(m.preprocessing, [])})
+        for m in card.ensemble
+    ]
+    members[-1].preprocessing = with_transforms(members[-1].preprocessing, steps)
+    edited = card.model_copy(
+        update={"preprocessing": with_transforms(card.preprocessing, []), "ensemble": members}
+    )
+    series = np.array(rising(30, start=90))
+    check_series(series[:10], edited, horizon=0)  # a window of 6 after the member's 4 rows
+    with pytest.raises(InvalidInput, match="after the 4 rows its transforms use up"):
+        check_series(series[:9], edited, horizon=0)
+    with pytest.raises(InvalidInput, match="the log transform needs positive data"):
+        check_series(series - 40, edited, horizon=0)

@@ -1,0 +1,67 @@
+"""Several forecasters of one series served as one: their forecasts averaged.
+
+`auto` keeps its best few candidates rather than its single best: the validation ranking of
+candidates on a short tail is noisy and one retrained network carries its own training variance,
+while the mean of a few good ones is steadier (measured in auto.py's ENSEMBLE_SIZE comment).
+Members may differ in architecture and transforms, so each cuts, normalises and inverts its own
+windows; they are averaged in original units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from service.forecasting.data import Preprocessing
+from service.forecasting.inference import Forecaster
+from service.forecasting.metrics import Evaluation
+
+
+class SeriesForecaster(Protocol):
+    """What serving, backtests and calibration need of a model: a Forecaster or an Ensemble."""
+
+    @property
+    def prep(self) -> Preprocessing: ...
+
+    @property
+    def min_history(self) -> int: ...
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray: ...
+
+    def evaluate(self, series: np.ndarray, *, stride: int = 1, first: int = 0) -> Evaluation: ...
+
+    def forecast(self, series: np.ndarray, *, horizon: int) -> np.ndarray: ...
+
+
+class Ensemble:
+    """The mean of its members' predictions. Every member forecasts the same columns of the same
+    series; the first member's preprocessing describes the ensemble's inputs and outputs."""
+
+    def __init__(self, members: Sequence[Forecaster]) -> None:
+        assert members, "an ensemble needs a member"
+        self.members = list(members)
+        self.prep = self.members[0].prep
+
+    @property
+    def min_history(self) -> int:
+        """Rows for one window of every member (members with more transforms need more)."""
+        return max(m.min_history for m in self.members)
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Windows of the series itself: only for members without transforms (validation.py
+        refuses `inputs` otherwise)."""
+        return np.mean([m.predict(inputs) for m in self.members], axis=0)
+
+    def evaluate(self, series: np.ndarray, *, stride: int = 1, first: int = 0) -> Evaluation:
+        """One-step predictions at the rows every member can predict."""
+        start = max(first, self.min_history)
+        parts = [m.evaluate(series, stride=stride, first=start) for m in self.members]
+        mean = np.mean([p.predictions for p in parts], axis=0)
+        head = parts[0]
+        return Evaluation(mean, head.targets, head.t, head.series)
+
+    def forecast(self, series: np.ndarray, *, horizon: int) -> np.ndarray:
+        """Each member's recursive forecast (its own predictions fed back), averaged."""
+        return np.mean([m.forecast(series, horizon=horizon) for m in self.members], axis=0)
