@@ -59,9 +59,13 @@ def season_of(request: BacktestRequest, card: ModelCard) -> int | None:
 def min_refit_history(card: ModelCard) -> int:
     """Rows the history before an origin needs for one training of every network: a window
     and its target after the transforms' lag, plus one more window to validate on if the spec
-    holds some out."""
+    holds some out; an ensemble's validation networks also leave out the rows they left out."""
     assert card.preprocessing.window is not None, "check_series refuses models of windows"
-    used = max(transforms.lag(prep.transforms) for prep in card.preprocessings)
+    excluded = [0, *(member.excluded_rows for member in card.ensemble)]
+    used = max(
+        transforms.lag(prep.transforms) + rows
+        for prep, rows in zip(card.preprocessings, excluded, strict=True)
+    )
     return used + card.preprocessing.window.length + 2
 
 
@@ -76,25 +80,35 @@ def refit_backtest(
     """Train the stored version's spec (each ensemble member's, for an ensemble) on the
     history before each origin (same seed, no intervals) and forecast from there. Runs in a
     training worker."""
-    from service.forecasting.pipeline import TrainingDiverged, train_series
+    from service.forecasting.pipeline import TrainingDiverged, tagged, train_series
 
     assert request.version is not None, "the API resolves the version before submitting"
     card = store.card(request.model_name, request.version)
-    specs = [
-        spec.model_copy(update={"interval_horizon": 0})
-        for spec in (card.spec, *(member.spec for member in card.ensemble))
+    # Each network as it was trained: an ensemble's validation networks without the last rows.
+    networks = [
+        (spec.model_copy(update={"interval_horizon": 0}), excluded)
+        for spec, excluded in [
+            (card.spec, 0),
+            *((member.spec, member.excluded_rows) for member in card.ensemble),
+        ]
     ]
 
     def fit(history: np.ndarray) -> SeriesForecaster:
-        if should_cancel is not None and should_cancel():
-            raise TrainingRejected("backtest was cancelled")
-        try:
-            trained = [
-                train_series(spec, history, on_progress=on_progress, should_cancel=should_cancel)
-                for spec in specs
-            ]
-        except TrainingDiverged as error:  # as /train answers it: the spec's fault, a 422
-            raise TrainingRejected(f"at origin {len(history)}: {error}", field="spec") from None
+        trained = []
+        for index, (spec, excluded) in enumerate(networks, start=1):
+            if should_cancel is not None and should_cancel():
+                raise TrainingRejected("backtest was cancelled")
+            try:
+                trained.append(
+                    train_series(
+                        spec,
+                        history[: len(history) - excluded],
+                        on_progress=tagged(on_progress, network=index, networks=len(networks)),
+                        should_cancel=should_cancel,
+                    )
+                )
+            except TrainingDiverged as error:  # as /train answers it: the spec's fault, a 422
+                raise TrainingRejected(f"at origin {len(history)}: {error}", field="spec") from None
         trained[0].ensemble = trained[1:]
         return trained[0].forecaster()
 

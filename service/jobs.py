@@ -321,11 +321,15 @@ class JobManager:
 
     def _progress(self, job: Job, progress: dict[str, Any]) -> None:
         before = job.progress["epoch"] if job.progress else 0
+        if job.progress and job.progress.get("network") != progress.get("network"):
+            before = 0  # the next network of an ensemble starts from its first epoch
         job.progress = progress
         if progress["epoch"] // self.log_every_epochs > before // self.log_every_epochs:
+            network = progress.get("network")
             log.info(
-                "training job %s: epoch %d/%d loss %.4g after %.1f s",
+                "training job %s:%s epoch %d/%d loss %.4g after %.1f s",
                 job.id,
+                f" network {network}/{progress['networks']}," if network else "",
                 progress["epoch"],
                 progress["total"],
                 progress["loss"],

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from service.arrays import ArrayField
 from service.config import get_settings
-from service.forecasting.auto import Candidate
+from service.forecasting.auto import Candidate, candidate_specs
 from service.forecasting.data import Preprocessing
 from service.forecasting.evaluation import Calibration, Scores
 from service.forecasting.pipeline import DEFAULT_EPOCHS
@@ -237,10 +237,15 @@ class TrainRequest(BaseModel):
                 raise ValueError(
                     f"test_series has {test.shape[1]} features, series has {series.shape[1]}"
                 )
-            if len(test) < needed:
+            # With `auto`, a kept network may difference more than the spec says: the test
+            # series must give it a window too, or the ensemble is scored on nothing.
+            used = max(lag(c.chain) for c in candidate_specs(self.spec, series))
+            if len(test) < used + window.length + 1:
+                after = f", after the {used} rows the transforms use up" if used else ""
+                candidates = " (of the largest `auto` candidate)" if self.spec.auto else ""
                 raise ValueError(
                     f"test_series has {len(test)} rows; spec.window.length {window.length} "
-                    f"needs at least {needed}{_after_lag(self.spec)}"
+                    f"needs at least {used + window.length + 1}{after}{candidates}"
                 )
             check_transformable(test, self.spec.chain, "test_series")
         return count
@@ -316,6 +321,9 @@ class EnsembleMember(BaseModel):
     input_shape: tuple[int, int]
     epochs_run: int
     stop_reason: StopReason
+    excluded_rows: int = Field(
+        default=0, ge=0, description="Trained on the series less its last rows (auto's tail)."
+    )
 
 
 class ModelCard(BaseModel):
@@ -561,6 +569,10 @@ class JobProgress(BaseModel):
         default=None, description="Refit backtests: the origin being trained (from 1)."
     )
     origins: int | None = Field(default=None, description="Refit backtests: how many origins.")
+    network: int | None = Field(
+        default=None, description="Ensembles (`auto`): the network being trained (from 1)."
+    )
+    networks: int | None = Field(default=None, description="Ensembles: how many networks.")
 
 
 class JobError(BaseModel):

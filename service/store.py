@@ -128,7 +128,8 @@ class ModelStore:
             card = self.card(name, version)
         except ModelBroken as error:
             return StoredVersion(name, version, None, error.message)
-        if not (self.version_dir(name, version) / MODEL_FILE).is_file():
+        folders = self.network_dirs(name, version, len(card.ensemble))
+        if not all((folder / MODEL_FILE).is_file() for folder in folders):
             return StoredVersion(name, version, None, f"model {name}@{version}: weights missing")
         return StoredVersion(name, version, card)
 

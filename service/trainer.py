@@ -27,7 +27,7 @@ from service.forecasting.pipeline import (
     train_auto,
     train_series,
 )
-from service.forecasting.training import Progress
+from service.forecasting.training import Progress, TrainingCancelled
 from service.schemas import EnsembleMember, History, Metrics, ModelCard, TrainRequest
 from service.store import BATCHED_FILE, CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore, member_dir
 
@@ -74,7 +74,9 @@ def train_and_store(
         raise TrainingRejected(str(error), field="spec") from None
     except TooShortForAuto as error:
         raise InvalidInput(str(error), field="series") from None
-    if any(t.fit.stop_reason == "cancelled" for t in [trained, *trained.ensemble]):
+    except TrainingCancelled:
+        raise TrainingRejected("training was cancelled; nothing was stored") from None
+    if trained.fit.stop_reason == "cancelled":
         raise TrainingRejected("training was cancelled; nothing was stored")
     source = request.series if request.series is not None else request.inputs
     assert source is not None
@@ -139,7 +141,7 @@ def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str)
         "history": History(**trained.fit.history),
         "epochs_run": trained.fit.epochs_run,
         "stop_reason": trained.fit.stop_reason,
-        "train_seconds": round(trained.fit.seconds, 4),
+        "train_seconds": round(sum(t.fit.seconds for t in [trained, *trained.ensemble]), 4),
         "train_examples": trained.examples,
         "data_fingerprint": data_fingerprint,
         "library_versions": library_versions(),
@@ -157,6 +159,7 @@ def _member(trained: Trained) -> EnsembleMember:
         input_shape=(prep.timesteps, prep.features),
         epochs_run=trained.fit.epochs_run,
         stop_reason=trained.fit.stop_reason,
+        excluded_rows=trained.excluded_rows,
     )
 
 

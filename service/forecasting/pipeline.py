@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +18,14 @@ from service.forecasting.inference import Forecaster, keras_forward, window_refe
 from service.forecasting.metrics import mse
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
-from service.forecasting.training import FitConfig, FitResult, Progress, fit
+from service.forecasting.training import (
+    FitConfig,
+    FitResult,
+    Progress,
+    TrainingCancelled,
+    TrainingDiverged,
+    fit,
+)
 from service.forecasting.windowing import as_2d
 
 if TYPE_CHECKING:
@@ -53,10 +60,6 @@ def resolve_series_defaults(spec: TrainSpec, windows: int) -> TrainSpec:
     return spec.model_copy(update=update)
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; nothing from this run is worth keeping."""
-
-
 @dataclass
 class Trained:
     model: keras.Model
@@ -69,6 +72,7 @@ class Trained:
     leaderboard: list[Candidate] | None = None  # the candidates `auto` compared
     ensemble: list[Trained] = field(default_factory=list)  # networks averaged with this one
     held_out: int | None = None  # series models: the row of the first target held out
+    excluded_rows: int = 0  # trained on the series less its last rows (auto's validation tail)
 
     def forecaster(self) -> SeriesForecaster:
         """Served as the version will be: this network, averaged with its ensemble's."""
@@ -165,11 +169,11 @@ def train_auto(
     on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
 ) -> Trained:
-    """Choose the architecture and/or transforms by rolling-origin validation, then train the
-    best few on the whole series (sharing what is left of `max_seconds`) and keep them as an
-    ensemble, measured as it will be served."""
+    """Choose the architecture and/or transforms by rolling-origin validation, then retrain the
+    best few on the whole series (sharing what is left of `max_seconds`) and keep those and the
+    networks that validated them as one ensemble, measured as it will be served."""
     started = time.monotonic()
-    kept, board = choose(
+    validated, board = choose(
         spec,
         series,
         train=lambda candidate, data: train_series(candidate, data, should_cancel=should_cancel),
@@ -177,28 +181,69 @@ def train_auto(
         should_cancel=should_cancel,
         test_series=test_series,
     )
-    # Intervals are calibrated once, on the ensemble.
-    update: dict[str, object] = {"interval_horizon": 0}
-    if spec.max_seconds is not None:
-        left = max(spec.max_seconds - (time.monotonic() - started), 0.1 * spec.max_seconds)
-        update["max_seconds"] = left / len(kept)
-    members = [
-        train_series(
-            k.model_copy(update=update),
-            series,
-            on_progress=on_progress,
-            should_cancel=should_cancel,
-        )
-        for k in kept
-    ]
+    kept = [network.spec for network in validated if network.spec is not None]
+    members: list[Trained] = []
+    for rank, candidate in enumerate(kept):
+        if should_cancel is not None and should_cancel():
+            raise TrainingCancelled("training was cancelled while retraining the best candidates")
+        # Intervals are calibrated once, on the ensemble; the time left is shared afresh by the
+        # networks still to train (the best always trains).
+        update: dict[str, object] = {"interval_horizon": 0}
+        if spec.max_seconds is not None:
+            left = spec.max_seconds - (time.monotonic() - started)
+            if members and left <= 0:
+                _note(board, candidate, "not retrained: time budget spent")
+                continue
+            update["max_seconds"] = max(left, 0.1 * spec.max_seconds) / (len(kept) - rank)
+        try:
+            member = train_series(
+                candidate.model_copy(update=update),
+                series,
+                on_progress=tagged(on_progress, network=rank + 1, networks=len(kept)),
+                should_cancel=should_cancel,
+            )
+        except TrainingDiverged:
+            _note(board, candidate, "diverged when retrained on the whole series")
+            continue
+        if member.fit.stop_reason == "cancelled":
+            raise TrainingCancelled("training was cancelled while retraining the best candidates")
+        members.append(member)
+    if not members:
+        raise TrainingDiverged("every kept candidate diverged when retrained on the whole series")
+    members += validated
     trained = members[0]
     assert trained.spec is not None  # train_series records it
+    # The spec as trained (its share of `max_seconds`, so that a refit trains it the same way),
+    # with the intervals the request asked for: calibrated on the whole ensemble.
     trained.spec = trained.spec.model_copy(update={"interval_horizon": spec.interval_horizon})
     trained.ensemble, trained.leaderboard = members[1:], board
+    held_out = [m.held_out for m in members if m.held_out is not None]
     trained.metrics, trained.calibration = _measure(
-        trained.forecaster(), trained.spec, series, test_series, held_out=trained.held_out
+        trained.forecaster(),
+        trained.spec,
+        series,
+        test_series,
+        # The first row every network held out (more transforms, fewer windows to split).
+        held_out=max(held_out) if held_out else None,
     )
     return trained
+
+
+def tagged(
+    on_progress: Callable[[Progress], None] | None, *, network: int, networks: int
+) -> Callable[[Progress], None] | None:
+    """Progress of one network of an ensemble, saying which."""
+    if on_progress is None or networks == 1:
+        return on_progress
+    report = on_progress
+    return lambda progress: report(replace(progress, network=network, networks=networks))
+
+
+def _note(board: list[Candidate], spec: TrainSpec, note: str) -> None:
+    """Say on the leaderboard why a kept candidate has only its validation network."""
+    for entry in board:
+        if entry.kept and entry.describes(spec):
+            entry.note = note
 
 
 def train_arrays(

@@ -45,6 +45,16 @@ class Progress:
     loss: float
     val_loss: float | None
     elapsed: float
+    network: int | None = None  # an ensemble's: which network is training (from 1) ...
+    networks: int | None = None  # ... of how many
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; nothing from this run is worth keeping."""
+
+
+class TrainingCancelled(RuntimeError):
+    """Asked to stop (cancelled, or out of time) between trainings: nothing is worth keeping."""
 
 
 @dataclass

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -7,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.forecasting.auto import ENSEMBLE_SIZE, candidate_specs
+from service.forecasting.auto import ENSEMBLE_SIZE, VALIDATION_ORIGINS, candidate_specs
 from service.forecasting.spec import TrainSpec
 from service.forecasting.transforms import lag
 from tests.conftest import tiny_spec, train_body
@@ -71,12 +73,17 @@ def test_auto_ranks_candidates_by_validation_and_keeps_the_best(
     card = client.get("/models/chosen/versions/1").json()["card"]
     assert card["spec"]["architecture"] != "auto"
     assert card["leaderboard"] == board
-    # The best is the version's own network; the next ones are its ensemble, in order.
+    # The best, retrained, is the version's own network; its ensemble holds the others
+    # retrained, then the networks that validated all of them (trained without the tail).
     specs = [chosen["spec"], *(m["spec"] for m in card["ensemble"])]
-    assert [describe(s) for s in specs] == [
+    best = [
         (c["architecture"], c["transforms"], c["window_normalization"])
         for c in board[:ENSEMBLE_SIZE]
     ]
+    assert [describe(s) for s in specs] == best + best
+    tail = 6 + VALIDATION_ORIGINS - 1  # the validation horizon is the window, 6
+    excluded = [m["excluded_rows"] for m in card["ensemble"]]
+    assert excluded == [0] * (ENSEMBLE_SIZE - 1) + [tail] * ENSEMBLE_SIZE
 
 
 @pytest.mark.slow
@@ -91,7 +98,7 @@ def test_an_auto_version_serves_the_mean_of_its_networks(
 
     folder = store_dir / "chosen" / "1"
     card = ModelCard.model_validate_json((folder / "card.json").read_text())
-    folders = [folder, *(folder / "members" / str(i) for i in range(1, ENSEMBLE_SIZE))]
+    folders = [folder, *(folder / "members" / str(i) for i in range(1, 2 * ENSEMBLE_SIZE))]
     series = rising(30, start=90)
     alone = [
         Forecaster(
@@ -182,3 +189,34 @@ def test_series_checks_cover_every_network_of_an_ensemble(
         check_series(series[:9], edited, horizon=0)
     with pytest.raises(InvalidInput, match="the log transform needs positive data"):
         check_series(series - 40, edited, horizon=0)
+
+
+@pytest.mark.slow
+def test_a_version_missing_a_members_weights_is_listed_broken_and_409(
+    client: TestClient, chosen: dict[str, Any], store_dir: Path
+) -> None:
+    copy = store_dir / "one-member-short" / "1"
+    shutil.copytree(store_dir / "chosen" / "1", copy)
+    card = json.loads((copy / "card.json").read_text())
+    (copy / "card.json").write_text(json.dumps({**card, "model_name": "one-member-short"}))
+    for file in (copy / "members" / "2").iterdir():
+        file.unlink()
+    detail = client.get("/models/one-member-short").json()
+    assert detail["versions"][0]["status"] == "broken"
+    assert "weights missing" in detail["versions"][0]["error"]
+    response = client.post(
+        "/forecast", json={"model_name": "one-member-short", "series": rising(30)}
+    )
+    assert response.status_code == 409
+    assert "one-member-short@1" in response.json()["detail"]
+
+
+def test_auto_needs_a_test_series_long_enough_for_every_candidate(client: TestClient) -> None:
+    """A seasonal difference among the candidates uses up a season before the first window:
+    a test series that gives it no window is refused rather than scored on nothing."""
+    spec = tiny_spec(transforms="auto", season_length=12, window={"length": 6})
+    body = train_body("short-test", series=rising(90), test_series=rising(15), spec=spec)
+    response = client.post("/train", json=body)
+    assert response.status_code == 422
+    assert "test_series has 15 rows" in response.text
+    assert "needs at least 19, after the 12 rows" in response.text

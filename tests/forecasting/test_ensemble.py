@@ -3,12 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.forecasting import auto
+from service.forecasting import auto, pipeline
 from service.forecasting.ensemble import Ensemble
 from service.forecasting.inference import Forecaster, keras_forward
 from service.forecasting.metrics import mse
 from service.forecasting.pipeline import Trained, train_auto, train_series
 from service.forecasting.spec import TrainSpec
+from service.forecasting.training import TrainingCancelled, TrainingDiverged
 
 
 def rising(n: int, start: int = 0) -> np.ndarray:
@@ -81,11 +82,14 @@ def test_auto_keeps_the_best_few_and_measures_them_together(
     assert trained.leaderboard is not None
     kept = [c for c in trained.leaderboard if c.kept]
     assert kept == trained.leaderboard[:2]  # the two best by validation
-    assert len(trained.ensemble) == 1
-    assert trained.spec is not None
-    assert trained.ensemble[0].spec is not None
-    chosen = [trained.spec, trained.ensemble[0].spec]
-    assert [[t.type for t in s.chain] for s in chosen] == [c.transforms for c in kept]
+    # Both retrained on the whole series, then both as trained for validation (without its tail).
+    networks = [trained, *trained.ensemble]
+    assert [[t.type for t in n.spec.chain] for n in networks if n.spec] == [
+        c.transforms for c in kept * 2
+    ]
+    tail = 5 + auto.VALIDATION_ORIGINS - 1
+    assert [n.excluded_rows for n in networks] == [0, 0, tail, tail]
+    assert networks[2].examples < networks[0].examples
     # The card's metrics are the ensemble's, as it will be served.
     served = trained.forecaster()
     assert isinstance(served, Ensemble)
@@ -96,3 +100,74 @@ def test_auto_keeps_the_best_few_and_measures_them_together(
     assert trained.metrics["test_mse"] != pytest.approx(
         mse(alone.targets, alone.predictions), rel=1e-6
     )
+
+
+def test_a_strided_ensemble_evaluation_from_a_later_row(members: list[Forecaster]) -> None:
+    ensemble = Ensemble(members)
+    series = rising(40, start=60)
+    strided = ensemble.evaluate(series, stride=3, first=9)
+    assert strided.t.tolist() == list(range(9, 40, 3))
+    every = ensemble.evaluate(series)
+    np.testing.assert_allclose(
+        strided.predictions, every.predictions[np.isin(every.t, strided.t)], rtol=1e-6
+    )
+
+
+def auto_spec() -> TrainSpec:
+    return TrainSpec.model_validate(
+        {"architecture": "gru", "units": 3, "epochs": 120, "window": {"length": 5}}
+        | {"transforms": "auto"}
+    )
+
+
+def test_retraining_the_kept_candidates_reports_each_network_and_stops_when_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auto, "ENSEMBLE_SIZE", 3)
+    events: list[tuple[int | None, int | None, int]] = []
+    trained = train_auto(
+        auto_spec(),
+        rising(80),
+        on_progress=lambda p: events.append((p.network, p.networks, p.epoch)),
+    )
+    assert len(trained.ensemble) == 2 + 3  # the others retrained, and all three validated
+    assert [e[:2] for e in events] == [(1, 3)] * 3 + [(2, 3)] * 3 + [(3, 3)] * 3  # 50, 100, 120
+    # Cancelled during the second network: no further network trains, nothing is returned.
+    events.clear()
+
+    def cancel_on_network_two() -> bool:
+        return any(network == 2 for network, _, _ in events)
+
+    with pytest.raises(TrainingCancelled):
+        train_auto(
+            auto_spec(),
+            rising(80),
+            on_progress=lambda p: events.append((p.network, p.networks, p.epoch)),
+            should_cancel=cancel_on_network_two,
+        )
+    assert [e[0] for e in events] == [1, 1, 1, 2]  # one chunk of the second, none of the third
+
+
+def test_a_kept_candidate_that_diverges_when_retrained_is_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auto, "ENSEMBLE_SIZE", 3)
+    series = rising(80)
+    retrained: list[TrainSpec] = []
+
+    def diverging_second(spec: TrainSpec, data: np.ndarray, **kwargs: object) -> Trained:
+        if len(data) == len(series):  # retraining on the whole series, not validating
+            retrained.append(spec)
+            if len(retrained) == 2:
+                raise TrainingDiverged("loss became nan")
+        return train_series(spec, data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "train_series", diverging_second)
+    trained = train_auto(auto_spec(), series)
+    assert trained.leaderboard is not None
+    # The second best is in the ensemble only as its validation network.
+    assert [c.kept for c in trained.leaderboard[:4]] == [True, True, True, False]
+    assert trained.leaderboard[1].note == "diverged when retrained on the whole series"
+    networks = [trained, *trained.ensemble]
+    assert [n.excluded_rows > 0 for n in networks] == [False, False, True, True, True]
+    assert networks[1].spec == retrained[2]
