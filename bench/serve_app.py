@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -50,11 +51,17 @@ class _PredictCache:
         model = _keras_model(str(self.store.version_dir(name, version) / MODEL_FILE))
 
         def forward(x: np.ndarray) -> np.ndarray:
-            return np.asarray(model.predict(x, verbose=0))
+            # One call at a time: concurrent `predict` calls on one model crashed the server
+            # (TensorFlow aborted on a corrupt mutex), as a naive server would learn.
+            with _PREDICT_LOCK:
+                return np.asarray(model.predict(x, verbose=0))
 
         return LoadedModel(
             loaded.card, Forecaster(forward, loaded.card.preprocessing), "keras-predict", 0
         )
+
+
+_PREDICT_LOCK = threading.Lock()
 
 
 @cache

@@ -7,6 +7,8 @@ for each scenario and prints p50, p99 and requests/s with ratios to the floor, a
 - floor: `POST /bench/noop`, the same payload parsed and validated, no work (bench/serve_app.py);
 - /forecast with 1 window, with the lecture's 180 test windows, and 20 points plus horizon 100;
 - the same through a naive `model.predict` path (fewer requests: it is slow);
+- the same from a version trained with `architecture` and `transforms` "auto" (an ensemble of ten
+  networks, each with its own transforms), against the single LSTM's /forecast (fewer requests);
 - /forecast with 1 window while a training job runs in the worker.
 
     .venv/bin/python bench/serve_latency.py [--requests 2000] [--concurrency 8]
@@ -38,12 +40,14 @@ TRAIN = np.sin(np.arange(0, 100, 0.5))
 TEST = np.sin(np.arange(90, 200, 0.5))
 
 
-def payloads() -> dict[str, dict[str, Any]]:
-    base = {"model_name": "sine"}
+def payloads(model_name: str = "sine", *, lag: int = 0) -> dict[str, dict[str, Any]]:
+    """`lag`: rows a model's transforms use up before its first window (one for an ensemble
+    with a differencing network), added so that every model gets the same windows."""
+    base = {"model_name": model_name}
     return {
-        "1 window": {**base, "series": TEST[:21].tolist()},
-        "180 windows": {**base, "series": TEST[:200].tolist()},
-        "horizon 100": {**base, "series": TEST[:20].tolist(), "horizon": 100},
+        "1 window": {**base, "series": TEST[: 21 + lag].tolist()},
+        "180 windows": {**base, "series": TEST[: 200 + lag].tolist()},
+        "horizon 100": {**base, "series": TEST[: 20 + lag].tolist(), "horizon": 100},
     }
 
 
@@ -115,6 +119,8 @@ def main() -> None:
             client = ForecastClient(base, timeout=300)
             client.wait_ready(timeout=120)
             client.train("sine", series=TRAIN.tolist(), spec={"architecture": "lstm", "units": 4})
+            auto = {"architecture": "auto", "transforms": "auto", "window": {"length": 20}}
+            client.train("sine-auto", series=TRAIN.tolist(), spec=auto)
             rows = run_scenarios(base, client, n=n, c=c, predict_n=args.predict_requests)
         finally:
             server.terminate()
@@ -143,6 +149,15 @@ def run_scenarios(base: str, client: Any, *, n: int, c: int, predict_n: int) -> 
                 floor,
             )
         )
+        single = rows[-2][1]
+        ensemble = payloads("sine-auto", lag=1)[label]
+        rows.append(
+            (
+                f"/forecast, {label}, auto ensemble of 10",
+                measure(base, "/forecast", ensemble, requests=max(c, n // 5), concurrency=c),
+                single,
+            )
+        )
         print(f"done: {label}", file=sys.stderr, flush=True)
     body = payloads()["1 window"]
     idle = next(r[1] for r in rows if r[0] == "/forecast, 1 window")
@@ -168,7 +183,10 @@ def print_table(rows: list[tuple], *, n: int, c: int) -> None:
             f"| {label} | {m['n']} | {m['p50']:.2f} | {m['p99']:.2f} | {m['rps']:.0f} "
             f"| {m['p50'] / ref['p50']:.2f} | {m['p99'] / ref['p99']:.2f} |"
         )
-    print("\nref: the no-op floor with the same payload; for the training row, idle /forecast.")
+    print(
+        "\nref: the no-op floor with the same payload; for the auto ensemble, the single LSTM's"
+        " /forecast; for the training row, idle /forecast."
+    )
 
 
 if __name__ == "__main__":
