@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     max_refit_origins: int = Field(
         default=50, ge=1, description="Origins of a refit backtest: one training each."
     )
+    # A worker is replaced between jobs once it has used half the kernel's memory maps (about
+    # 190 trainings; one worker died at ~380): one job must stay well inside that.
+    max_refit_trainings: int = Field(
+        default=100, ge=1, description="Trainings of one refit backtest: origins x networks."
+    )
 
     api_key: SecretStr | None = Field(
         default=None, description="Needed for training, cancelling and deleting when set."

@@ -321,8 +321,9 @@ class JobManager:
 
     def _progress(self, job: Job, progress: dict[str, Any]) -> None:
         before = job.progress["epoch"] if job.progress else 0
-        if job.progress and job.progress.get("network") != progress.get("network"):
-            before = 0  # the next network of an ensemble starts from its first epoch
+        place = ("network", "origin")
+        if job.progress and any(job.progress.get(k) != progress.get(k) for k in place):
+            before = 0  # the next network or origin starts from its first epoch
         job.progress = progress
         if progress["epoch"] // self.log_every_epochs > before // self.log_every_epochs:
             network = progress.get("network")

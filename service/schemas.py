@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from service.arrays import ArrayField
 from service.config import get_settings
-from service.forecasting.auto import Candidate, candidate_specs
+from service.forecasting.auto import Candidate, candidate_specs, validates, validation_tail
 from service.forecasting.data import Preprocessing
 from service.forecasting.evaluation import Calibration, Scores
 from service.forecasting.pipeline import DEFAULT_EPOCHS
@@ -130,6 +130,20 @@ def check_transformable(series: np.ndarray, chain: list[Transform], field: str) 
         raise ValueError(f"{field}[{index[0]}] is {value:g}: the log transform needs positive data")
 
 
+def _largest_lag(spec: TrainSpec, series: np.ndarray) -> int:
+    """Rows the transforms of the spec, or of any `auto` candidate the series is long enough to
+    validate, use up before a first window."""
+    if not spec.auto:
+        return lag(spec.chain)
+    tail = validation_tail(spec)
+    lags = [
+        lag(c.chain)
+        for c in candidate_specs(spec, series)
+        if validates(c, rows=len(series), tail=tail)
+    ]
+    return max(lags, default=0)
+
+
 def _after_lag(spec: TrainSpec) -> str:
     extra = lag(spec.chain)
     return f", after the {extra} rows the transforms use up" if extra else ""
@@ -239,7 +253,7 @@ class TrainRequest(BaseModel):
                 )
             # With `auto`, a kept network may difference more than the spec says: the test
             # series must give it a window too, or the ensemble is scored on nothing.
-            used = max(lag(c.chain) for c in candidate_specs(self.spec, series))
+            used = _largest_lag(self.spec, series)
             if len(test) < used + window.length + 1:
                 after = f", after the {used} rows the transforms use up" if used else ""
                 candidates = " (of the largest `auto` candidate)" if self.spec.auto else ""
@@ -570,9 +584,11 @@ class JobProgress(BaseModel):
     )
     origins: int | None = Field(default=None, description="Refit backtests: how many origins.")
     network: int | None = Field(
-        default=None, description="Ensembles (`auto`): the network being trained (from 1)."
+        default=None,
+        description="Ensembles: the network being trained (from 1): `auto`'s retrainings, or "
+        "a refit backtest's networks at each origin.",
     )
-    networks: int | None = Field(default=None, description="Ensembles: how many networks.")
+    networks: int | None = Field(default=None, description="Ensembles: how many of them.")
 
 
 class JobError(BaseModel):

@@ -76,7 +76,8 @@ def train_and_store(
         raise InvalidInput(str(error), field="series") from None
     except TrainingCancelled:
         raise TrainingRejected("training was cancelled; nothing was stored") from None
-    if trained.fit.stop_reason == "cancelled":
+    cancelled = should_cancel is not None and should_cancel()  # also while it was measured
+    if cancelled or trained.fit.stop_reason == "cancelled":
         raise TrainingRejected("training was cancelled; nothing was stored")
     source = request.series if request.series is not None else request.inputs
     assert source is not None

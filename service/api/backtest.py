@@ -8,6 +8,7 @@ from service.api.deps import CacheDep, JobsDep, StoreDep
 from service.api.responses import errors
 from service.api.security import KeyHeader, Read, require_write
 from service.backtesting import min_refit_history, season_of, summarize
+from service.config import get_settings
 from service.errors import InvalidInput
 from service.forecasting.evaluation import rolling_forecasts
 from service.schemas import BacktestRequest, BacktestResult, JobAccepted
@@ -66,6 +67,16 @@ def _refit_version(request: BacktestRequest, store: ModelStore) -> int:
     version = store.resolve(request.model_name, request.version)
     card = store.card(request.model_name, version)
     check_series(request.series, card, horizon=request.horizon, backtest=True)
+    networks = 1 + len(card.ensemble)
+    limit = get_settings().max_refit_trainings
+    if request.origins * networks > limit:
+        raise InvalidInput(
+            f"model {request.model_name}@{version} has {networks} networks to retrain per "
+            f"origin: {request.origins} origins would be {request.origins * networks} "
+            f"trainings, the limit is {limit} (FORECAST_MAX_REFIT_TRAININGS); give at most "
+            f"{limit // networks} origins",
+            field="origins",
+        )
     first = len(request.series) - request.horizon - request.origins + 1
     if first < min_refit_history(card):
         raise InvalidInput(

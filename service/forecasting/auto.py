@@ -110,6 +110,17 @@ def validation_horizon(spec: TrainSpec) -> int:
     return spec.season_length or min(spec.window.length, 10)
 
 
+def validation_tail(spec: TrainSpec) -> int:
+    """Rows at the end of the series that candidates are validated on, not trained on."""
+    return validation_horizon(spec) + VALIDATION_ORIGINS - 1
+
+
+def validates(candidate: TrainSpec, *, rows: int, tail: int) -> bool:
+    """Whether a series of `rows` leaves the candidate enough to train on before the tail."""
+    needed = transforms.lag(candidate.chain) + candidate.window.length + 1
+    return rows - tail >= needed + VALIDATION_ORIGINS
+
+
 def choose(
     spec: TrainSpec,
     series: np.ndarray,
@@ -126,12 +137,15 @@ def choose(
     ML core's training function is used as is (and tests can count calls)."""
     data = as_2d(series)
     horizon = validation_horizon(spec)
-    tail = horizon + VALIDATION_ORIGINS - 1
+    tail = validation_tail(spec)
     specs = candidate_specs(spec, data, also=test_series)
-    budget = spec.max_seconds / len(specs) if spec.max_seconds else None
+    # `max_seconds` is shared by every training: these and the retrainings after them.
+    share = len(specs) / (len(specs) + ENSEMBLE_SIZE)
+    budget = spec.max_seconds / (len(specs) + ENSEMBLE_SIZE) if spec.max_seconds else None
     started = time.monotonic()
     board: list[Candidate] = []
     scored: list[tuple[float, int, Trained]] = []  # (validation MSE, index into specs, network)
+    diverged: list[str] = []
     for index, candidate in enumerate(specs):
         architecture, chain, normalization = _described(candidate)
         entry = Candidate(
@@ -142,20 +156,21 @@ def choose(
             seconds=0.0,
         )
         board.append(entry)
-        needed = transforms.lag(candidate.chain) + candidate.window.length + 1
-        if len(data) - tail < needed + VALIDATION_ORIGINS:
+        if not validates(candidate, rows=len(data), tail=tail):
             entry.note = "series too short for this candidate"
             continue
         if should_cancel is not None and should_cancel():
             raise TrainingCancelled("training was cancelled while comparing candidates")
-        if spec.max_seconds is not None and time.monotonic() - started > spec.max_seconds:
+        spent = time.monotonic() - started
+        if spec.max_seconds is not None and spent > share * spec.max_seconds:
             entry.note = "time budget spent"
             continue
         t0 = time.monotonic()
         try:
             trained = train(candidate.model_copy(update={"max_seconds": budget}), data[:-tail])
-        except TrainingDiverged:
-            entry.note = "training diverged"
+        except TrainingDiverged as error:
+            entry.note, entry.seconds = "training diverged", round(time.monotonic() - t0, 3)
+            diverged.append(str(error))
             continue
         trained.excluded_rows = tail
         rolled = rolling_forecasts(
@@ -165,6 +180,8 @@ def choose(
         entry.seconds = round(time.monotonic() - t0, 3)
         if np.isfinite(entry.validation_mse):
             scored.append((entry.validation_mse, index, trained))
+    if not scored and diverged:
+        raise TrainingDiverged(f"every candidate diverged; the first: {diverged[0]}")
     if not scored:
         raise TooShortForAuto(
             f"series has {len(data)} rows: too short to validate any candidate on its last "

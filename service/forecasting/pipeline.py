@@ -187,14 +187,15 @@ def train_auto(
         if should_cancel is not None and should_cancel():
             raise TrainingCancelled("training was cancelled while retraining the best candidates")
         # Intervals are calibrated once, on the ensemble; the time left is shared afresh by the
-        # networks still to train (the best always trains).
+        # networks still to train, and the best always trains (with a tenth if none is left).
         update: dict[str, object] = {"interval_horizon": 0}
         if spec.max_seconds is not None:
             left = spec.max_seconds - (time.monotonic() - started)
             if members and left <= 0:
                 _note(board, candidate, "not retrained: time budget spent")
                 continue
-            update["max_seconds"] = max(left, 0.1 * spec.max_seconds) / (len(kept) - rank)
+            share = left / (len(kept) - rank) if left > 0 else 0.1 * spec.max_seconds
+            update["max_seconds"] = share
         try:
             member = train_series(
                 candidate.model_copy(update=update),
@@ -210,6 +211,8 @@ def train_auto(
         members.append(member)
     if not members:
         raise TrainingDiverged("every kept candidate diverged when retrained on the whole series")
+    if should_cancel is not None and should_cancel():  # before measuring all of them
+        raise TrainingCancelled("training was cancelled after retraining the best candidates")
     members += validated
     trained = members[0]
     assert trained.spec is not None  # train_series records it

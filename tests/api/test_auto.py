@@ -8,10 +8,14 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from service.config import get_settings
 from service.forecasting.auto import ENSEMBLE_SIZE, VALIDATION_ORIGINS, candidate_specs
+from service.forecasting.data import Preprocessing
 from service.forecasting.spec import TrainSpec
 from service.forecasting.transforms import lag
+from service.schemas import TrainRequest
 from tests.conftest import tiny_spec, train_body
 
 
@@ -164,7 +168,6 @@ def test_series_checks_cover_every_network_of_an_ensemble(
     """A member that takes a log or differences more than the best network decides what a
     series must be (the card edited so that only a member does)."""
     from service.errors import InvalidInput
-    from service.forecasting.data import Preprocessing
     from service.forecasting.transforms import Transform
     from service.schemas import ModelCard
     from service.validation import check_series
@@ -220,3 +223,42 @@ def test_auto_needs_a_test_series_long_enough_for_every_candidate(client: TestCl
     assert response.status_code == 422
     assert "test_series has 15 rows" in response.text
     assert "needs at least 19, after the 12 rows" in response.text
+
+
+def test_a_candidate_too_long_for_the_series_does_not_decide_the_test_series() -> None:
+    """With a 24-row season and 60 rows, the seasonal candidate cannot be validated (auto skips
+    it), so a test series long enough for every other candidate is accepted."""
+    body = train_body(
+        "skipped-season",
+        series=rising(60),
+        test_series=rising(20, start=60),
+        spec=tiny_spec(transforms="auto", season_length=24, window={"length": 6}),
+    )
+    TrainRequest.model_validate(body)
+    with pytest.raises(ValidationError, match="test_series has 7 rows"):
+        TrainRequest.model_validate({**body, "test_series": rising(7, start=60)})
+
+
+@pytest.mark.slow
+def test_a_refit_of_an_ensemble_is_limited_by_its_trainings_and_history(
+    client: TestClient, chosen: dict[str, Any]
+) -> None:
+    card = client.get("/models/chosen/versions/1").json()["card"]
+    networks = 1 + len(card["ensemble"])
+    limit = get_settings().max_refit_trainings
+    request = {"model_name": "chosen", "series": rising(140), "horizon": 3, "refit": True}
+    too_many = client.post("/backtest", json={**request, "origins": limit // networks + 1})
+    assert too_many.status_code == 422
+    assert f"has {networks} networks to retrain per origin" in too_many.text
+    assert "FORECAST_MAX_REFIT_TRAININGS" in too_many.text
+    # The validation networks trained without the tail: a refit needs their history too.
+    lags = [lag(Preprocessing.model_validate(card["preprocessing"]).transforms)] + [
+        lag(Preprocessing.model_validate(m["preprocessing"]).transforms) + m["excluded_rows"]
+        for m in card["ensemble"]
+    ]
+    needed = max(lags) + 6 + 2
+    short = rising(needed - 1 + 3)  # the only origin leaves needed - 1 rows before it
+    refused = client.post("/backtest", json={**request, "series": short, "origins": 1})
+    assert refused.status_code == 422
+    assert f"leaves {needed - 1} rows of history to train on" in refused.text
+    assert f"needs {needed}" in refused.text

@@ -171,3 +171,53 @@ def test_a_kept_candidate_that_diverges_when_retrained_is_left_out(
     networks = [trained, *trained.ensemble]
     assert [n.excluded_rows > 0 for n in networks] == [False, False, True, True, True]
     assert networks[1].spec == retrained[2]
+
+
+def test_a_cancel_while_comparing_candidates_trains_no_further_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def counted(spec: TrainSpec, data: np.ndarray, **kwargs: object) -> Trained:
+        calls.append(len(data))
+        return train_series(spec, data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "train_series", counted)
+    with pytest.raises(TrainingCancelled, match="comparing candidates"):
+        train_auto(auto_spec(), rising(80), should_cancel=lambda: len(calls) >= 2)
+    assert len(calls) == 2  # of five candidates
+
+
+def test_when_every_candidate_diverges_the_spec_is_blamed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def diverging(spec: TrainSpec, data: np.ndarray, **kwargs: object) -> Trained:
+        raise TrainingDiverged("training diverged at epoch 3: the loss became nan")
+
+    monkeypatch.setattr(pipeline, "train_series", diverging)
+    with pytest.raises(TrainingDiverged, match="every candidate diverged"):
+        train_auto(auto_spec(), rising(80))
+
+
+def test_max_seconds_is_shared_by_every_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five candidates and two retrainings: a seventh each for the candidates, and what is
+    left, shared afresh, for the retrainings."""
+    monkeypatch.setattr(auto, "ENSEMBLE_SIZE", 2)
+    budgets: list[tuple[int, float | None]] = []
+
+    def recorded(spec: TrainSpec, data: np.ndarray, **kwargs: object) -> Trained:
+        budgets.append((len(data), spec.max_seconds))
+        return train_series(spec, data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "train_series", recorded)
+    spec = auto_spec().model_copy(update={"max_seconds": 700.0})
+    train_auto(spec, rising(80))
+    candidates = [b for rows, b in budgets if rows < 80]
+    retrainings = [b for rows, b in budgets if rows == 80]
+    assert candidates == [100.0] * 5
+    assert len(retrainings) == 2
+    assert all(b is not None for b in retrainings)
+    first, second = (b for b in retrainings if b is not None)
+    # The first gets half of what was left, the second all that was left after it.
+    assert 700 / 2 - 60 < first <= 700 / 2
+    assert 2 * first - 60 < second <= 700
