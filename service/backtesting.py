@@ -80,7 +80,8 @@ def refit_backtest(
     """Train the stored version's spec (each ensemble member's, for an ensemble) on the
     history before each origin (same seed, no intervals) and forecast from there. Runs in a
     training worker."""
-    from service.forecasting.pipeline import TrainingDiverged, tagged, train_series
+    from service.forecasting.pipeline import TrainingDiverged, train_series
+    from service.forecasting.training import tagged
 
     assert request.version is not None, "the API resolves the version before submitting"
     card = store.card(request.model_name, request.version)
@@ -103,7 +104,12 @@ def refit_backtest(
                     train_series(
                         spec,
                         history[: len(history) - excluded],
-                        on_progress=tagged(on_progress, network=index, networks=len(networks)),
+                        on_progress=tagged(
+                            on_progress,
+                            network=index,
+                            networks=len(networks),
+                            stage="retraining the ensemble",
+                        ),
                         should_cancel=should_cancel,
                     )
                 )

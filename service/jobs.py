@@ -321,7 +321,7 @@ class JobManager:
 
     def _progress(self, job: Job, progress: dict[str, Any]) -> None:
         before = job.progress["epoch"] if job.progress else 0
-        place = ("network", "origin")
+        place = ("stage", "network", "origin")
         if job.progress and any(job.progress.get(k) != progress.get(k) for k in place):
             before = 0  # the next network or origin starts from its first epoch
         job.progress = progress
@@ -330,7 +330,7 @@ class JobManager:
             log.info(
                 "training job %s:%s epoch %d/%d loss %.4g after %.1f s",
                 job.id,
-                f" network {network}/{progress['networks']}," if network else "",
+                f" {progress['stage']} {network}/{progress['networks']}," if network else "",
                 progress["epoch"],
                 progress["total"],
                 progress["loss"],

@@ -585,10 +585,15 @@ class JobProgress(BaseModel):
     origins: int | None = Field(default=None, description="Refit backtests: how many origins.")
     network: int | None = Field(
         default=None,
-        description="Ensembles: the network being trained (from 1): `auto`'s retrainings, or "
-        "a refit backtest's networks at each origin.",
+        description="Several trainings in one job (`auto`'s candidates, then its retrainings; "
+        "an ensemble's networks at each refit origin): the one running (from 1).",
     )
-    networks: int | None = Field(default=None, description="Ensembles: how many of them.")
+    networks: int | None = Field(default=None, description="How many trainings `stage` has.")
+    stage: str | None = Field(
+        default=None,
+        description="What they are: `comparing candidates`, `retraining the best`, "
+        "`retraining the ensemble`.",
+    )
 
 
 class JobError(BaseModel):

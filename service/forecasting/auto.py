@@ -20,7 +20,7 @@ from service.forecasting import transforms
 from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.evaluation import rolling_forecasts
 from service.forecasting.spec import TrainSpec
-from service.forecasting.training import TrainingCancelled, TrainingDiverged
+from service.forecasting.training import Progress, TrainingCancelled, TrainingDiverged, tagged
 from service.forecasting.transforms import Transform
 from service.forecasting.windowing import as_2d
 
@@ -125,16 +125,17 @@ def choose(
     spec: TrainSpec,
     series: np.ndarray,
     *,
-    train: Callable[[TrainSpec, np.ndarray], Trained],
+    train: Callable[[TrainSpec, np.ndarray, Callable[[Progress], None] | None], Trained],
     forecaster: Callable[[Trained], SeriesForecaster],
+    on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     test_series: np.ndarray | None = None,
 ) -> tuple[list[Trained], list[Candidate]]:
     """The best ENSEMBLE_SIZE candidates by rolling-origin validation MSE, best first, as
     trained for validation (on the series less its last `excluded_rows`), and the leaderboard.
 
-    `train(spec, series)` trains a candidate, `forecaster(trained)` serves it: passed in so the
-    ML core's training function is used as is (and tests can count calls)."""
+    `train(spec, series, on_progress)` trains a candidate, `forecaster(trained)` serves it:
+    passed in so the ML core's training function is used as is (and tests can count calls)."""
     data = as_2d(series)
     horizon = validation_horizon(spec)
     tail = validation_tail(spec)
@@ -167,7 +168,16 @@ def choose(
             continue
         t0 = time.monotonic()
         try:
-            trained = train(candidate.model_copy(update={"max_seconds": budget}), data[:-tail])
+            trained = train(
+                candidate.model_copy(update={"max_seconds": budget}),
+                data[:-tail],
+                tagged(
+                    on_progress,
+                    network=index + 1,
+                    networks=len(specs),
+                    stage="comparing candidates",
+                ),
+            )
         except TrainingDiverged as error:
             entry.note, entry.seconds = "training diverged", round(time.monotonic() - t0, 3)
             diverged.append(str(error))

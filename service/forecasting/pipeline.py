@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +25,7 @@ from service.forecasting.training import (
     TrainingCancelled,
     TrainingDiverged,
     fit,
+    tagged,
 )
 from service.forecasting.windowing import as_2d
 
@@ -176,7 +177,10 @@ def train_auto(
     validated, board = choose(
         spec,
         series,
-        train=lambda candidate, data: train_series(candidate, data, should_cancel=should_cancel),
+        train=lambda candidate, data, report: train_series(
+            candidate, data, on_progress=report, should_cancel=should_cancel
+        ),
+        on_progress=on_progress,
         forecaster=Trained.forecaster,
         should_cancel=should_cancel,
         test_series=test_series,
@@ -200,7 +204,9 @@ def train_auto(
             member = train_series(
                 candidate.model_copy(update=update),
                 series,
-                on_progress=tagged(on_progress, network=rank + 1, networks=len(kept)),
+                on_progress=tagged(
+                    on_progress, network=rank + 1, networks=len(kept), stage="retraining the best"
+                ),
                 should_cancel=should_cancel,
             )
         except TrainingDiverged:
@@ -230,16 +236,6 @@ def train_auto(
         held_out=max(held_out) if held_out else None,
     )
     return trained
-
-
-def tagged(
-    on_progress: Callable[[Progress], None] | None, *, network: int, networks: int
-) -> Callable[[Progress], None] | None:
-    """Progress of one network of an ensemble, saying which."""
-    if on_progress is None or networks == 1:
-        return on_progress
-    report = on_progress
-    return lambda progress: report(replace(progress, network=network, networks=networks))
 
 
 def _note(board: list[Candidate], spec: TrainSpec, note: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -45,8 +45,19 @@ class Progress:
     loss: float
     val_loss: float | None
     elapsed: float
-    network: int | None = None  # an ensemble's: which network is training (from 1) ...
+    network: int | None = None  # several trainings in one job: which is running (from 1) ...
     networks: int | None = None  # ... of how many
+    stage: str | None = None  # and what they are for
+
+
+def tagged(
+    on_progress: Callable[[Progress], None] | None, *, network: int, networks: int, stage: str
+) -> Callable[[Progress], None] | None:
+    """Progress of one of several trainings, saying which."""
+    if on_progress is None or networks == 1:
+        return on_progress
+    report = on_progress
+    return lambda p: report(replace(p, network=network, networks=networks, stage=stage))
 
 
 class TrainingDiverged(RuntimeError):

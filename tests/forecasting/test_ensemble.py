@@ -9,7 +9,7 @@ from service.forecasting.inference import Forecaster, keras_forward
 from service.forecasting.metrics import mse
 from service.forecasting.pipeline import Trained, train_auto, train_series
 from service.forecasting.spec import TrainSpec
-from service.forecasting.training import TrainingCancelled, TrainingDiverged
+from service.forecasting.training import Progress, TrainingCancelled, TrainingDiverged
 
 
 def rising(n: int, start: int = 0) -> np.ndarray:
@@ -120,32 +120,38 @@ def auto_spec() -> TrainSpec:
     )
 
 
-def test_retraining_the_kept_candidates_reports_each_network_and_stops_when_cancelled(
+def test_auto_reports_each_training_and_stops_when_cancelled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(auto, "ENSEMBLE_SIZE", 3)
-    events: list[tuple[int | None, int | None, int]] = []
-    trained = train_auto(
-        auto_spec(),
-        rising(80),
-        on_progress=lambda p: events.append((p.network, p.networks, p.epoch)),
-    )
+    events: list[tuple[str | None, int | None, int | None, int]] = []
+
+    def record(p: Progress) -> None:
+        events.append((p.stage, p.network, p.networks, p.epoch))
+
+    trained = train_auto(auto_spec(), rising(80), on_progress=record)
     assert len(trained.ensemble) == 2 + 3  # the others retrained, and all three validated
-    assert [e[:2] for e in events] == [(1, 3)] * 3 + [(2, 3)] * 3 + [(3, 3)] * 3  # 50, 100, 120
-    # Cancelled during the second network: no further network trains, nothing is returned.
+    # Five candidates, then three retrainings, each 120 epochs reported by chunks of 50.
+    chunks = [50, 100, 120]
+    expected = [("comparing candidates", i, 5, e) for i in range(1, 6) for e in chunks]
+    expected += [("retraining the best", i, 3, e) for i in range(1, 4) for e in chunks]
+    assert events == expected
+    # Cancelled during the second retraining: no further network trains, nothing is returned.
     events.clear()
 
-    def cancel_on_network_two() -> bool:
-        return any(network == 2 for network, _, _ in events)
+    def cancel_on_second_retraining() -> bool:
+        return ("retraining the best", 2, 3, 50) in events
 
     with pytest.raises(TrainingCancelled):
         train_auto(
-            auto_spec(),
-            rising(80),
-            on_progress=lambda p: events.append((p.network, p.networks, p.epoch)),
-            should_cancel=cancel_on_network_two,
+            auto_spec(), rising(80), on_progress=record, should_cancel=cancel_on_second_retraining
         )
-    assert [e[0] for e in events] == [1, 1, 1, 2]  # one chunk of the second, none of the third
+    assert events[15:] == [  # one chunk of the second, none of the third
+        ("retraining the best", 1, 3, 50),
+        ("retraining the best", 1, 3, 100),
+        ("retraining the best", 1, 3, 120),
+        ("retraining the best", 2, 3, 50),
+    ]
 
 
 def test_a_kept_candidate_that_diverges_when_retrained_is_left_out(
