@@ -140,11 +140,9 @@ def _exported(
         log.warning("%s unreadable, serving through ONNX Runtime alone: %r", batched_path, error)
         return "onnx", onnx
     forward = by_batch_size(onnx, batched, probe=input_shape)
-    names = {id(onnx): "onnx", id(batched): "numpy"}
     if isinstance(forward, ByBatchSize):
-        small, large = names[id(forward.small)], names[id(forward.large)]
-        return f"{small}, {large} from {forward.crossover} windows", forward
-    return names[id(forward)], forward
+        return f"onnx, numpy from {forward.crossover} windows", forward
+    return "onnx", forward
 
 
 def _keras(path: Path) -> Forward:

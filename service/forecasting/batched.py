@@ -237,28 +237,28 @@ def _gru(
     return run
 
 
-def by_batch_size(first: Forward, second: Forward, *, probe: tuple[int, int]) -> Forward:
+def by_batch_size(small: Forward, large: Forward, *, probe: tuple[int, int]) -> Forward:
     """Whichever of two exact forward passes is faster at each batch size.
 
     Both are timed on zero windows of shape `probe` (timesteps, features) at two batch sizes, as
     the model's warm-up; the cost of each is taken as linear in the batch, so one crossover size
-    decides. Either may win the small batches: ONNX Runtime's fused LSTM beats the numpy pass
-    on one window and loses on hundreds, while its exports of GRU and SimpleRNN are slower than
-    numpy on one window (measured 170 and 74 us against 115 and 30) and faster on many.
+    decides. If `large` is never the faster, `small` is used throughout.
+
+    `small` (ONNX Runtime) keeps one-window batches even where numpy is faster alone (GRU and
+    SimpleRNN exports: 170 and 74 us against numpy's 115 and 30): ONNX Runtime releases the GIL
+    and numpy's many small operations hold it. Tried: numpy for those batches made an auto
+    ensemble's 100-step forecast 1.7x slower at p50 under 8 concurrent requests (651 against
+    380 ms, bench/serve_latency.py), while it was 1.7x faster in a single thread.
     """
     sizes = (1, 256)
-    (a1, a2), (b1, b2) = (
-        [_seconds(forward, np.zeros((n, *probe), np.float32)) for n in sizes]
-        for forward in (first, second)
-    )
-    small = first if a1 <= b1 else second
-    large = first if a2 <= b2 else second
-    if small is large:
+    costs = {}
+    for name, forward in (("small", small), ("large", large)):
+        costs[name] = [_seconds(forward, np.zeros((n, *probe), np.float32)) for n in sizes]
+    (s1, s2), (l1, l2) = costs["small"], costs["large"]
+    slope = ((s2 - s1) - (l2 - l1)) / (sizes[1] - sizes[0])
+    if slope <= 0:
         return small
-    # Where the two lines cross: the small-batch winner's cost grows faster.
-    slope = abs((a2 - a1) - (b2 - b1)) / (sizes[1] - sizes[0])
-    crossover = sizes[0] + abs(a1 - b1) / slope
-    return ByBatchSize(small, large, max(2, int(np.ceil(crossover))))
+    return ByBatchSize(small, large, max(1, int(np.ceil(sizes[0] + (l1 - s1) / slope))))
 
 
 @dataclass(frozen=True)
