@@ -262,3 +262,18 @@ def test_a_refit_of_an_ensemble_is_limited_by_its_trainings_and_history(
     assert refused.status_code == 422
     assert f"leaves {needed - 1} rows of history to train on" in refused.text
     assert f"needs {needed}" in refused.text
+
+
+@pytest.mark.slow
+def test_an_auto_job_reports_which_training_is_running(
+    client: TestClient, chosen: dict[str, Any]
+) -> None:
+    jobs = client.get("/jobs").json()["data"]
+    job = next(j for j in jobs if j["model_name"] == "chosen" and j["kind"] == "train")
+    assert job["status"] == "succeeded"
+    progress = job["progress"]
+    assert progress is not None
+    assert progress["stage"] in ("comparing candidates", "retraining the best")
+    total = 15 if progress["stage"] == "comparing candidates" else ENSEMBLE_SIZE
+    assert progress["networks"] == total
+    assert 1 <= progress["network"] <= total
