@@ -10,7 +10,7 @@ import platform
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from service.forecasting.data import (
     array_examples,
     fingerprint,
 )
+from service.forecasting.network import Network
 from service.forecasting.pipeline import (
     Trained,
     TrainingDiverged,
@@ -30,6 +31,9 @@ from service.forecasting.pipeline import (
 from service.forecasting.training import Progress, TrainingCancelled
 from service.schemas import EnsembleMember, History, Metrics, ModelCard, TrainRequest
 from service.store import BATCHED_FILE, CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore, member_dir
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +100,20 @@ def train_and_store(
 
 def _save_network(trained: Trained, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    trained.model.save(folder / MODEL_FILE)
-    _export(trained, folder / ONNX_FILE, folder / BATCHED_FILE)
+    model = trained.network.keras_model()
+    model.save(folder / MODEL_FILE)
+    _export(trained.network, model, folder / ONNX_FILE, folder / BATCHED_FILE)
 
 
-def _export(trained: Trained, onnx: Path, batched: Path) -> None:
+def _export(network: Network, model: keras.Model, onnx: Path, batched: Path) -> None:
     """Export the serving paths (ONNX Runtime; numpy for large batches), and keep each only if
     it agrees with Keras on probe windows; without them the version is still served, by Keras."""
     from service.forecasting.batched import batched_forward, export_batched
     from service.forecasting.export import export_onnx, onnx_forward
 
-    probe = np.random.default_rng(0).normal(size=(64, *trained.model.input_shape[1:]))
+    probe = np.random.default_rng(0).normal(size=(64, network.timesteps, network.features))
     probe = probe.astype(np.float32)
-    expected = trained.model.predict_on_batch(probe)
+    expected = model.predict_on_batch(probe)
     # Random windows can drive a trained network's outputs (scaled units) well past 1, and
     # float32 sums then differ between kernels by ~1e-6 of the largest: a wrong export is off
     # by far more than this.
@@ -118,10 +123,10 @@ def _export(trained: Trained, onnx: Path, batched: Path) -> None:
         (batched, export_batched, batched_forward),
     ):
         try:
-            export(trained.model, path)
+            export(network, path)
             np.testing.assert_allclose(load(path)(probe), expected, rtol=1e-5, atol=atol)
         except Exception as error:  # an optimisation; never fail a training for it
-            log.warning("%s export of %s skipped: %r", path.name, trained.model.name, error)
+            log.warning("%s export of %s skipped: %r", path.name, model.name, error)
             path.unlink(missing_ok=True)
 
 

@@ -44,9 +44,17 @@ def manager(store: ModelStore) -> Iterator[JobManager]:
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(
-    manager: JobManager, store: ModelStore
-) -> None:
+def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(store: ModelStore) -> None:
+    # A time limit that the first chunk (which compiles the training step) cannot reach.
+    manager = JobManager(store.root, timeout_seconds=120.0)
+    manager.start()
+    try:
+        _kill_mid_training(manager, store)
+    finally:
+        manager.shutdown()
+
+
+def _kill_mid_training(manager: JobManager, store: ModelStore) -> None:
     job = manager.submit(request("victim", epochs=20_000, batch_size=4))
     queued = manager.submit(request("queued-behind"))
     wait(job, status={JobStatus.running})

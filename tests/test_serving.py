@@ -81,8 +81,8 @@ def test_an_export_that_disagrees_with_keras_is_not_kept(
 
     real = batched.export_batched
 
-    def slightly_off(model, path):  # type: ignore[no-untyped-def]
-        real(model, path)
+    def slightly_off(network, path):  # type: ignore[no-untyped-def]
+        real(network, path)
         with np.load(path) as data:
             arrays = {k: data[k] * 1.001 if k != "layers" else data[k] for k in data.files}
         with path.open("wb") as file:

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.special import erf
 
-from service.forecasting.inference import Forward
+from service.forecasting.network import Forward, Network
+from service.forecasting.spec import LayerType
 
 if TYPE_CHECKING:
     import keras
@@ -44,16 +45,58 @@ _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "silu": lambda x: x * (0.5 + 0.5 * np.tanh(0.5 * x)),  # Keras 3's name for swish
 }
 _RECURRENT = {"SimpleRNN", "LSTM", "GRU"}
+_KERAS_KIND = {
+    LayerType.dense: "Dense",
+    LayerType.simple_rnn: "SimpleRNN",
+    LayerType.lstm: "LSTM",
+    LayerType.gru: "GRU",
+}
+_ALIASES = {"swish": "silu"}  # the spec's name, Keras 3's
 
 
 class Unsupported(ValueError):
     """The model has a layer or setting this pass does not implement."""
 
 
-def export_batched(model: keras.Model, path: Path) -> None:
-    """Write the layers and weights `batched_forward` needs, or raise `Unsupported`."""
+def describe(network: Network) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """The layers `forward_of` runs and their weights by name, for a network of the stacks
+    `network.build_model` builds."""
+    entries: list[dict[str, Any]] = [{"kind": "Flatten"}] if network.flattened else []
+    arrays: dict[str, np.ndarray] = {}
+    weights = iter(network.weights)
+    for layer in (*network.layers, None):
+        kind = "Dense" if layer is None else _KERAS_KIND[layer.type]
+        default = "tanh" if kind in _RECURRENT else "linear"
+        activation = default if layer is None or layer.activation is None else layer.activation
+        entry: dict[str, Any] = {"kind": kind, "activation": _ALIASES.get(activation, activation)}
+        names = ["kernel", "bias"]
+        if layer is not None and layer.type.recurrent:
+            entry["return_sequences"] = layer.return_sequences
+            names = ["kernel", "recurrent", "bias"]
+        if layer is None and network.sequence_out:
+            entries.append({"kind": "Last"})
+        for name in names:
+            arrays[f"{len(entries)}.{name}"] = np.asarray(next(weights), np.float32)
+        entries.append(entry)
+    return entries, arrays
+
+
+def export_batched(network: Network, path: Path) -> None:
+    """Write the layers and weights `batched_forward` reads."""
+    entries, arrays = describe(network)
+    with path.open("wb") as file:
+        np.savez(file, layers=np.array(json.dumps(entries)), **arrays)  # type: ignore[arg-type]
+
+
+def network_forward(network: Network) -> Forward:
+    """The numpy pass over a network's weights, without writing them anywhere."""
+    return forward_of(*describe(network))
+
+
+def describe_keras(model: keras.Model) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """As `describe`, for a Keras model of the layers this pass implements (or `Unsupported`)."""
     layers: list[dict[str, Any]] = []
-    arrays: dict[str, Any] = {}  # name -> float32 array (Any: np.savez's stub)
+    arrays: dict[str, np.ndarray] = {}
     for layer in model.layers:
         kind, config = type(layer).__name__, layer.get_config()
         entry: dict[str, Any] = {"kind": kind}
@@ -82,8 +125,7 @@ def export_batched(model: keras.Model, path: Path) -> None:
         else:
             raise Unsupported(f"layer {kind}")
         layers.append(entry)
-    with path.open("wb") as file:
-        np.savez(file, layers=np.array(json.dumps(layers)), **arrays)
+    return layers, arrays
 
 
 def _activation(config: Any) -> str:
@@ -94,13 +136,15 @@ def _activation(config: Any) -> str:
 
 
 def batched_forward(path: Path) -> Forward:
-    """The exported model as a function of float32 windows (batch, timesteps, features).
-
-    Pure numpy on arrays read once: safe to call from several threads at once.
-    """
+    """The exported model as a function of float32 windows (batch, timesteps, features)."""
     with np.load(path, allow_pickle=False) as data:
         layers = json.loads(str(data["layers"]))
         weights = {key: data[key] for key in data.files if key != "layers"}
+    return forward_of(layers, weights)
+
+
+def forward_of(layers: list[dict[str, Any]], weights: dict[str, np.ndarray]) -> Forward:
+    """Pure numpy on arrays read once: safe to call from several threads at once."""
     steps = [_step(i, layer, weights) for i, layer in enumerate(layers)]
 
     def forward(x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""ONNX export of a trained model, and an exact ONNX Runtime forward pass for serving.
+"""ONNX export of a trained network, and an exact ONNX Runtime forward pass for serving.
 
 Serving through ONNX Runtime costs tens of microseconds per call where Keras' `predict` costs
 milliseconds, and a process that only serves never imports TensorFlow (650 MB, seconds to import).
@@ -15,14 +15,27 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from service.forecasting.inference import Forward
+from service.forecasting.network import Forward, Network
+from service.forecasting.onnx_graph import NotFused, network_onnx
 
 if TYPE_CHECKING:
     import keras
 
 
-def export_onnx(model: keras.Model, path: Path) -> None:
-    """Write `model` as ONNX (batch dimension left open)."""
+def export_onnx(network: Network, path: Path) -> None:
+    """Write the network as ONNX (batch dimension left open): built from its weights with
+    ONNX's fused recurrent operators, or, for an activation those lack, through Keras."""
+    try:
+        proto = network_onnx(network)
+    except NotFused:
+        export_keras_onnx(network.keras_model(), path)
+        return
+    path.write_bytes(proto.SerializeToString())
+
+
+def export_keras_onnx(model: keras.Model, path: Path) -> None:
+    """Write a Keras model as ONNX through Keras' own export (tf2onnx)."""
+    model(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports called models only
     # tf2onnx prints its progress to stdout/stderr; the worker's logs are not the place for it.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         model.export(str(path), format="onnx", verbose=False)

@@ -7,7 +7,6 @@ transforms (log, differences), per-window normalisation, scaling; each undone on
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,12 +14,12 @@ import numpy as np
 from service.forecasting import transforms
 from service.forecasting.data import Examples, Preprocessing, series_examples
 from service.forecasting.metrics import Evaluation
+from service.forecasting.network import Forward
 from service.forecasting.windowing import as_2d
 
 if TYPE_CHECKING:
     import keras
 
-Forward = Callable[[np.ndarray], np.ndarray]
 
 
 def window_reference(inputs: np.ndarray, how: str) -> np.ndarray | None:

@@ -1,21 +1,22 @@
-"""Train one model end to end: scale, fit, measure. Plain numpy in, a Keras model out."""
+"""Train one model end to end: scale, fit, measure. Plain numpy in, a trained network out."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from service.forecasting import transforms
 from service.forecasting.auto import Candidate, choose
+from service.forecasting.batched import network_forward
 from service.forecasting.data import DataKind, Examples, Preprocessing, series_examples
 from service.forecasting.ensemble import Ensemble, SeriesForecaster
 from service.forecasting.evaluation import Calibration, calibrate
-from service.forecasting.inference import Forecaster, keras_forward, window_reference
+from service.forecasting.inference import Forecaster, window_reference
 from service.forecasting.metrics import mse
+from service.forecasting.network import Network
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
 from service.forecasting.training import (
@@ -28,9 +29,6 @@ from service.forecasting.training import (
     tagged,
 )
 from service.forecasting.windowing import as_2d
-
-if TYPE_CHECKING:
-    import keras
 
 # Measured on the lecture's windowed sine task (bench/train_speed.py): full-batch Adam at a high
 # learning rate, halved on plateaus, reaches test MSE below 1e-05 in a few seconds for every
@@ -63,7 +61,7 @@ def resolve_series_defaults(spec: TrainSpec, windows: int) -> TrainSpec:
 
 @dataclass
 class Trained:
-    model: keras.Model
+    network: Network
     preprocessing: Preprocessing
     metrics: dict[str, float | None]
     fit: FitResult
@@ -78,7 +76,7 @@ class Trained:
     def forecaster(self) -> SeriesForecaster:
         """Served as the version will be: this network, averaged with its ensemble's."""
         networks = [self, *self.ensemble]
-        members = [Forecaster(keras_forward(n.model), n.preprocessing) for n in networks]
+        members = [Forecaster(network_forward(n.network), n.preprocessing) for n in networks]
         return members[0] if len(members) == 1 else Ensemble(members)
 
 
@@ -93,6 +91,8 @@ def fit_config(spec: TrainSpec, n_examples: int, *, variance_ratio: float = 1.0)
     return FitConfig(
         epochs=spec.epochs or DEFAULT_EPOCHS,
         batch_size=spec.batch_size or min(n_examples, DEFAULT_MAX_BATCH),
+        learning_rate=spec.learning_rate or DEFAULT_LEARNING_RATE,
+        optimizer=spec.optimizer,
         patience=spec.early_stopping_patience or (DEFAULT_PATIENCE if defaults else None),
         reduce_lr_patience=DEFAULT_REDUCE_LR_PATIENCE if spec.learning_rate is None else None,
         tolerance=spec.tolerance or default_tolerance,
@@ -120,8 +120,8 @@ def train_series(
     spec = resolve_series_defaults(spec, len(data))
     fitted, validation = data.split(spec.validation_fraction or 0.0)
     prep = _preprocessing(spec, fitted, kind="series")
-    model, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
-    trained = Trained(model, prep, {}, result, len(fitted), spec=spec)
+    network, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
+    trained = Trained(network, prep, {}, result, len(fitted), spec=spec)
     if validation is not None:
         first = transforms.lag(spec.chain) + spec.window.length
         trained.held_out = first + len(fitted) * spec.window.stride
@@ -256,13 +256,13 @@ def train_arrays(
     """Train on ready-made windows and targets, as `model.fit(X, y)` takes them."""
     fitted, validation = data.split(spec.validation_fraction or 0.0)
     prep = _preprocessing(spec, fitted, kind="inputs")
-    model, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
-    forecaster = Forecaster(keras_forward(model), prep)
+    network, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
+    forecaster = Forecaster(network_forward(network), prep)
     metrics = {
         name: {"mse": mse(part.targets, forecaster.predict(part.inputs))} if part else {}
         for name, part in (("train", fitted), ("validation", validation), ("test", test))
     }
-    return Trained(model, prep, _flat(metrics), result, len(fitted))
+    return Trained(network, prep, _flat(metrics), result, len(fitted))
 
 
 def _fit(
@@ -272,25 +272,10 @@ def _fit(
     validation: Examples | None,
     on_progress: Callable[[Progress], None] | None,
     should_cancel: Callable[[], bool] | None,
-) -> tuple[keras.Model, FitResult]:
-    import keras
-
-    from service.forecasting.network import build_model, build_optimizer
-
-    keras.utils.set_random_seed(spec.seed)
-    model = build_model(
-        spec.resolved_layers(),
-        timesteps=prep.timesteps,
-        features=prep.features,
-        outputs=prep.outputs,
-    )
-    optimizer = build_optimizer(
-        spec.optimizer, learning_rate=spec.learning_rate or DEFAULT_LEARNING_RATE
-    )
+) -> tuple[Network, FitResult]:
     x, y = _scaled(prep, fitted)
-    result = fit(
-        model,
-        optimizer,
+    network, result = fit(
+        spec.resolved_layers(),
         x,
         y,
         config=fit_config(spec, len(fitted), variance_ratio=_variance_ratio(prep, fitted)),
@@ -303,7 +288,7 @@ def _fit(
             f"training diverged at epoch {result.epochs_run}: the loss became "
             f"{result.history['loss'][-1]}; try a lower learning_rate or scaling"
         )
-    return model, result
+    return network, result
 
 
 def _variance_ratio(prep: Preprocessing, data: Examples) -> float:

@@ -34,7 +34,7 @@ Scaling = Literal["none", "standard", "minmax"]
 class LayerSpec(BaseModel):
     """One layer of an explicit stack; a Dense output head is always added after the stack."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # hashable: a compiled step's key
 
     type: LayerType
     units: int = Field(ge=1, le=1024)

@@ -1,33 +1,49 @@
-"""The training loop: data held as tensors, many epochs per compiled call.
+"""The training loop: compiled once per shape, reused by every training of that shape.
 
-`model.fit` pays milliseconds of Python and callback overhead per epoch; on the small models and
-series this service trains, that overhead is most of the time. Here one `tf.function` runs a chunk
-of epochs (shuffled mini-batches, or the full batch compiled with XLA), and Python only looks in
-between chunks: early stopping, learning-rate reduction, the time budget, cancellation, progress.
+`model.fit` pays milliseconds of Python and callback overhead per epoch, and a fresh
+`tf.function` per training pays its tracing and XLA compilation again (about 2 s here) although
+the process compiled the same shapes a moment earlier. Here a compiled step belongs to the
+process, not to a training: it is keyed on everything that changes the graph (the layer stack,
+the window's shape, the padded number of rows, the batching, the optimizer), takes the data as
+arguments, and starts each training from fresh weights drawn from the spec's seed. One call runs
+a chunk of epochs (shuffled mini-batches or the full batch, compiled with XLA); Python only looks
+in between chunks: early stopping, learning-rate reduction, the time budget, cancellation,
+progress.
+
+Row counts are padded up to one of eight sizes per octave (rows past the data weigh nothing), so
+series of nearby lengths, and `auto`'s candidates whose transforms use up a few rows each, share
+a step. Steps are kept in a small LRU per process (`STEPS`): what each costs is its variables and
+XLA's executable, a few hundred kilobytes for the networks this service trains.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import keras
+from service.forecasting.network import Network, build_model, build_optimizer, initial_weights
+from service.forecasting.spec import LayerSpec
 
 StopReason = Literal[
     "epochs", "converged", "early_stopping", "max_seconds", "cancelled", "diverged"
 ]
+Optimizer = Literal["adam", "rmsprop", "sgd"]
 
 
 @dataclass(frozen=True)
 class FitConfig:
     epochs: int
     batch_size: int
+    learning_rate: float = 1e-3
+    optimizer: Optimizer = "adam"
     patience: int | None = None  # early stopping, in epochs
     reduce_lr_patience: int | None = None  # halve the learning rate after this many flat epochs
     min_learning_rate: float = 1e-4
@@ -102,8 +118,7 @@ class _Monitor:
 
 
 def fit(
-    model: keras.Model,
-    optimizer: keras.Optimizer,
+    layers: list[LayerSpec],
     x: np.ndarray,
     y: np.ndarray,
     *,
@@ -111,40 +126,45 @@ def fit(
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
-) -> FitResult:
-    """Train `model` on (x, y) with mean squared error; returns the per-epoch history."""
-    import tensorflow as tf
-
+) -> tuple[Network, FitResult]:
+    """Train the stack (and a Dense head sized to y) on (x, y) with mean squared error, from
+    weights drawn from `config.seed`; returns the trained network and its per-epoch history."""
     start = time.perf_counter()
-    step, best = _compile_chunk(model, optimizer, x, y, config=config, validation=validation)
+    _, timesteps, features = x.shape
+    shape = {"timesteps": timesteps, "features": features, "outputs": y.shape[1]}
+    key = _StepKey.of(layers, x, y, validation, config)
     rng = np.random.default_rng(config.seed)
-    monitor = _Monitor(config)
-    history: dict[str, list[float]] = {"loss": []}
-    if validation is not None:
-        history["val_loss"] = []
-    learning_rates: list[float] = []
-    reason: StopReason = "epochs"
-    while len(history["loss"]) < config.epochs:
-        n = min(config.chunk_epochs, config.epochs - len(history["loss"]))
-        order = _batch_order(rng, len(x), config=config)
-        losses, val_losses = step(tf.constant(n), order)
-        _extend(history, losses.numpy()[:n], val_losses.numpy()[:n] if validation else None)
-        for value in history["val_loss" if validation else "loss"][-n:]:
-            monitor.update(value)
-        learning_rates.append(float(optimizer.learning_rate.numpy()))
-        elapsed = time.perf_counter() - start
-        if on_progress is not None:
-            on_progress(_progress(history, config.epochs, elapsed))
-        stop = _stop_reason(history, monitor, config, elapsed, should_cancel)
-        if stop is not None:
-            reason = stop
-            break
-        if monitor.should_reduce_lr():
-            _reduce_lr(optimizer, config)
-            monitor.since_reduce = 0
-    if validation is not None and reason != "diverged" and math.isfinite(monitor.best):
-        best.restore()  # as Keras' EarlyStopping(restore_best_weights=True)
-    return FitResult(
+    with STEPS.checkout(key) as step:
+        step.reset(initial_weights(layers, seed=config.seed, **shape), config.learning_rate)
+        data = step.inputs(x, y, validation)
+        monitor = _Monitor(config)
+        history: dict[str, list[float]] = {"loss": []}
+        if validation is not None:
+            history["val_loss"] = []
+        learning_rates: list[float] = []
+        reason: StopReason = "epochs"
+        while len(history["loss"]) < config.epochs:
+            n = min(config.chunk_epochs, config.epochs - len(history["loss"]))
+            losses, val_losses = step.run(n, *_batch_order(rng, len(x), key), *data)
+            _extend(history, losses[:n], val_losses[:n] if validation else None)
+            for value in history["val_loss" if validation else "loss"][-n:]:
+                monitor.update(value)
+            learning_rates.append(step.learning_rate)
+            elapsed = time.perf_counter() - start
+            if on_progress is not None:
+                on_progress(_progress(history, config.epochs, elapsed))
+            stop = _stop_reason(history, monitor, config, elapsed, should_cancel)
+            if stop is not None:
+                reason = stop
+                break
+            if monitor.should_reduce_lr():
+                step.learning_rate = max(step.learning_rate / 2, config.min_learning_rate)
+                monitor.since_reduce = 0
+        # As Keras' EarlyStopping(restore_best_weights=True): with a validation split, the
+        # weights at its lowest loss.
+        restore = validation is not None and reason != "diverged" and math.isfinite(monitor.best)
+        network = Network(tuple(layers), weights=step.weights(best=restore), **shape)
+    return network, FitResult(
         history=history,
         epochs_run=len(history["loss"]),
         stop_reason=reason,
@@ -175,11 +195,6 @@ def _stop_reason(
     return None
 
 
-def _reduce_lr(optimizer: keras.Optimizer, config: FitConfig) -> None:
-    current = float(optimizer.learning_rate.numpy())
-    optimizer.learning_rate.assign(max(current / 2, config.min_learning_rate))
-
-
 def _extend(history: dict[str, list[float]], losses: np.ndarray, val: np.ndarray | None) -> None:
     history["loss"].extend(float(v) for v in losses)
     if val is not None:
@@ -197,101 +212,233 @@ def _progress(history: dict[str, list[float]], total: int, elapsed: float) -> Pr
     )
 
 
-def _full_batch(n: int, config: FitConfig) -> bool:
-    return config.batch_size >= n
+def padded_rows(n: int) -> int:
+    """n rounded up to one of eight sizes per octave (at most 1/8 more)."""
+    step = 1 << max(0, n.bit_length() - 4)
+    return -(-n // step) * step
 
 
-def _batch_order(rng: np.random.Generator, n: int, *, config: FitConfig) -> Any:
-    """Shuffled sample order for each epoch of a chunk, like `model.fit(shuffle=True)`."""
-    import tensorflow as tf
+@dataclass(frozen=True)
+class _StepKey:
+    """Everything that changes the compiled graph."""
 
-    if _full_batch(n, config):
-        return tf.zeros((config.chunk_epochs, 1), tf.int32)  # unused: no shuffling needed
-    order = np.stack([rng.permutation(n) for _ in range(config.chunk_epochs)])
-    return tf.constant(order, tf.int32)
+    layers: tuple[LayerSpec, ...]
+    timesteps: int
+    features: int
+    outputs: int
+    rows: int  # training rows, padded
+    validation_rows: int  # padded; 0 without a validation split
+    batch: int  # rows per batch (all of them: one batch)
+    batches: int
+    optimizer: Optimizer
+    chunk_epochs: int
+
+    @classmethod
+    def of(
+        cls,
+        layers: list[LayerSpec],
+        x: np.ndarray,
+        y: np.ndarray,
+        validation: tuple[np.ndarray, np.ndarray] | None,
+        config: FitConfig,
+    ) -> _StepKey:
+        n, timesteps, features = x.shape
+        batch = min(config.batch_size, n)
+        return cls(
+            layers=tuple(layers),
+            timesteps=timesteps,
+            features=features,
+            outputs=y.shape[1],
+            rows=padded_rows(n),
+            validation_rows=padded_rows(len(validation[0])) if validation is not None else 0,
+            batch=batch,
+            batches=math.ceil(n / batch),
+            optimizer=config.optimizer,
+            chunk_epochs=config.chunk_epochs,
+        )
 
 
-def _compile_chunk(
-    model: keras.Model,
-    optimizer: keras.Optimizer,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    config: FitConfig,
-    validation: tuple[np.ndarray, np.ndarray] | None,
-) -> tuple[Callable[[Any, Any], tuple[Any, Any]], _BestWeights]:
-    """A tf.function running n epochs, returning per-epoch train and validation losses; and
-    the weights at the best validation loss it has seen."""
-    import tensorflow as tf
+def _batch_order(rng: np.random.Generator, n: int, key: _StepKey) -> tuple[Any, Any]:
+    """Shuffled sample order for each epoch of a chunk, like `model.fit(shuffle=True)`, padded
+    to whole batches (padding weighs nothing); unused with one batch."""
+    if key.batches == 1:
+        return _NO_ORDER.get(key.chunk_epochs), _NO_ORDER.get(key.chunk_epochs, np.float32)
+    size = key.batches * key.batch
+    order = np.zeros((key.chunk_epochs, size), np.int32)
+    weight = np.zeros((key.chunk_epochs, size), np.float32)
+    for epoch in range(key.chunk_epochs):
+        order[epoch, :n] = rng.permutation(n)
+        weight[epoch, :n] = 1.0
+    return order, weight
 
-    variables = model.trainable_variables
-    optimizer.build(variables)
-    best = _BestWeights(variables)
-    xs, ys = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
-    xv, yv = (tf.constant(a, tf.float32) for a in validation) if validation else (xs[:0], ys[:0])
-    n_samples, batch = len(x), min(config.batch_size, len(x))
-    n_batches = math.ceil(n_samples / batch)
 
-    def train_step(xb: Any, yb: Any) -> Any:
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(xb, training=True) - yb))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return loss
+class _Zeros:
+    """Placeholder order arrays for full-batch steps, made once per size."""
 
-    def epoch(order: Any) -> Any:
-        if n_batches == 1:
-            return train_step(xs, ys)
-        total = tf.constant(0.0)
-        for b in tf.range(n_batches):
-            idx = order[b * batch : (b + 1) * batch]
-            weight = tf.cast(tf.shape(idx)[0], tf.float32)
-            total += train_step(tf.gather(xs, idx), tf.gather(ys, idx)) * weight
-        return total / n_samples
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, Any], np.ndarray] = {}
 
-    def val_loss() -> Any:
-        if validation is None:
-            return tf.constant(0.0)
-        return tf.reduce_mean(tf.square(model(xv, training=False) - yv))
+    def get(self, chunk: int, dtype: Any = np.int32) -> np.ndarray:
+        return self._made.setdefault((chunk, dtype), np.zeros((chunk, 1), dtype))
 
-    def keep_if_best(loss: Any) -> None:
-        if validation is None:
-            return
 
-        def keep() -> Any:
-            best.loss.assign(loss)
-            for kept, variable in zip(best.weights, variables, strict=True):
-                kept.assign(variable)
-            return tf.constant(0)
+_NO_ORDER = _Zeros()
 
-        tf.cond(loss < best.loss, keep, lambda: tf.constant(0))
 
-    # XLA pays off on the fixed-shape full-batch loop; mini-batches have a ragged last batch.
-    @tf.function(jit_compile=n_batches == 1, reduce_retracing=True)
-    def chunk(n: Any, orders: Any) -> tuple[Any, Any]:
-        losses = tf.TensorArray(tf.float32, size=n)
-        val_losses = tf.TensorArray(tf.float32, size=n)
+class _Step:
+    """A compiled chunk of epochs for one key, with the model, optimizer and best-weight copies
+    it updates in place."""
+
+    def __init__(self, key: _StepKey) -> None:
+        import tensorflow as tf
+
+        self.key = key
+        self.model = build_model(
+            list(key.layers), timesteps=key.timesteps, features=key.features, outputs=key.outputs
+        )
+        self.optimizer = build_optimizer(key.optimizer, learning_rate=1e-3)
+        self.variables = self.model.trainable_variables
+        self.optimizer.build(self.variables)
+        self.best_loss = tf.Variable(math.inf, dtype=tf.float32, trainable=False)
+        self.best = [tf.Variable(v, trainable=False) for v in self.variables]
+        self.chunk = tf.function(self._chunk, jit_compile=True)
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.optimizer.learning_rate.numpy())
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.optimizer.learning_rate.assign(value)
+
+    def reset(self, weights: tuple[np.ndarray, ...], learning_rate: float) -> None:
+        """Fresh weights and a fresh optimizer: as if the model had just been built."""
+        for variable, value in zip(self.variables, weights, strict=True):
+            variable.assign(value)
+        for variable in self.optimizer.variables:
+            if variable is not self.optimizer.learning_rate:
+                variable.assign(np.zeros(variable.shape, variable.dtype))
+        self.learning_rate = learning_rate
+        self.best_loss.assign(math.inf)
+
+    def weights(self, *, best: bool) -> tuple[np.ndarray, ...]:
+        source = self.best if best else self.variables
+        return tuple(np.array(v.numpy()) for v in source)
+
+    def inputs(
+        self, x: np.ndarray, y: np.ndarray, validation: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[Any, ...]:
+        """The data padded to the key's rows, with a weight per row (1 for data, 0 for padding)."""
+        import tensorflow as tf
+
+        xv, yv = validation if validation is not None else (x[:0], y[:0])
+        padded = (
+            *_pad(x, y, max(self.key.rows, 1)),
+            *_pad(xv, yv, max(self.key.validation_rows, 1)),
+        )
+        return tuple(tf.constant(a) for a in padded)
+
+    def run(self, n: int, order: Any, order_weight: Any, *data: Any) -> tuple[Any, Any]:
+        import tensorflow as tf
+
+        losses, val_losses = self.chunk(tf.constant(n), order, order_weight, *data)
+        return losses.numpy(), val_losses.numpy()
+
+    def _chunk(
+        self, n: Any, orders: Any, order_weights: Any, x: Any, y: Any, w: Any,
+        xv: Any, yv: Any, wv: Any,
+    ) -> tuple[Any, Any]:  # fmt: skip
+        """n epochs (at most chunk_epochs), returning per-epoch training and validation losses."""
+        import tensorflow as tf
+
+        key, model, variables = self.key, self.model, self.variables
+
+        def masked_mse(prediction: Any, target: Any, weight: Any) -> Any:
+            per_row = tf.reduce_mean(tf.square(prediction - target), axis=-1)
+            return tf.reduce_sum(per_row * weight) / tf.maximum(tf.reduce_sum(weight), 1.0)
+
+        def train_step(xb: Any, yb: Any, wb: Any) -> Any:
+            with tf.GradientTape() as tape:
+                loss = masked_mse(model(xb, training=True), yb, wb)
+            gradients = tape.gradient(loss, variables)
+            self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            return loss
+
+        def epoch(order: Any, order_weight: Any) -> Any:
+            if key.batches == 1:
+                return train_step(x, y, w)
+            order = tf.reshape(order, (key.batches, key.batch))
+            order_weight = tf.reshape(order_weight, (key.batches, key.batch))
+            total = tf.constant(0.0)
+            for b in tf.range(key.batches):
+                idx, wb = order[b], order_weight[b]
+                total += train_step(tf.gather(x, idx), tf.gather(y, idx), wb) * tf.reduce_sum(wb)
+            return total / tf.reduce_sum(order_weight)
+
+        def keep_if_best(loss: Any) -> None:
+            def keep() -> Any:
+                self.best_loss.assign(loss)
+                for kept, variable in zip(self.best, variables, strict=True):
+                    kept.assign(variable)
+                return tf.constant(0)
+
+            tf.cond(loss < self.best_loss, keep, lambda: tf.constant(0))
+
+        losses = tf.TensorArray(tf.float32, size=key.chunk_epochs)
+        val_losses = tf.TensorArray(tf.float32, size=key.chunk_epochs)
         for e in tf.range(n):
-            losses = losses.write(e, epoch(orders[e]))
-            current = val_loss()
-            keep_if_best(current)
+            losses = losses.write(e, epoch(orders[e], order_weights[e]))
+            current = tf.constant(0.0)
+            if key.validation_rows:
+                current = masked_mse(model(xv, training=False), yv, wv)
+                keep_if_best(current)
             val_losses = val_losses.write(e, current)
         return losses.stack(), val_losses.stack()
 
-    return chunk, best
+
+def _pad(x: np.ndarray, y: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    px = np.zeros((rows, *x.shape[1:]), np.float32)
+    py = np.zeros((rows, *y.shape[1:]), np.float32)
+    weight = np.zeros(rows, np.float32)
+    px[: len(x)], py[: len(y)], weight[: len(x)] = x, y, 1.0
+    return px, py, weight
 
 
-class _BestWeights:
-    """The weights at the lowest validation loss so far, copied inside the compiled loop."""
+class CompiledSteps:
+    """The process' compiled steps, least recently used first out. A step is checked out for
+    the length of one training, so concurrent trainings of one shape each get their own."""
 
-    def __init__(self, variables: list[Any]) -> None:
-        import tensorflow as tf
+    def __init__(self, capacity: int = 32) -> None:
+        self.capacity = capacity
+        self._idle: OrderedDict[_StepKey, list[_Step]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.compiled = 0  # steps built (each traced and compiled once)
+        self.reused = 0
 
-        self.variables = variables
-        self.loss = tf.Variable(math.inf, dtype=tf.float32, trainable=False)
-        self.weights = [tf.Variable(v, trainable=False) for v in variables]
+    @contextmanager
+    def checkout(self, key: _StepKey) -> Iterator[_Step]:
+        with self._lock:
+            idle = self._idle.get(key)
+            step = idle.pop() if idle else None
+            if step is not None:
+                self.reused += 1
+        if step is None:
+            step = _Step(key)
+            self.compiled += 1
+        try:
+            yield step
+        finally:
+            with self._lock:
+                self._idle.setdefault(key, []).append(step)
+                self._idle.move_to_end(key)
+                while sum(len(s) for s in self._idle.values()) > self.capacity:
+                    oldest = next(iter(self._idle))
+                    self._idle[oldest].pop(0)
+                    if not self._idle[oldest]:
+                        del self._idle[oldest]
 
-    def restore(self) -> float:
-        """Put the kept weights back; returns their validation loss."""
-        for kept, variable in zip(self.weights, self.variables, strict=True):
-            variable.assign(kept)
-        return float(self.loss.numpy())
+    def __len__(self) -> int:
+        return sum(len(steps) for steps in self._idle.values())
+
+
+STEPS = CompiledSteps()

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from service.forecasting import auto, pipeline
+from service.forecasting.batched import network_forward
 from service.forecasting.ensemble import Ensemble
-from service.forecasting.inference import Forecaster, keras_forward
+from service.forecasting.inference import Forecaster
 from service.forecasting.metrics import mse
 from service.forecasting.pipeline import Trained, train_auto, train_series
 from service.forecasting.spec import TrainSpec
@@ -18,7 +19,7 @@ def rising(n: int, start: int = 0) -> np.ndarray:
 
 
 def network(trained: Trained) -> Forecaster:
-    return Forecaster(keras_forward(trained.model), trained.preprocessing)
+    return Forecaster(network_forward(trained.network), trained.preprocessing)
 
 
 @pytest.fixture(scope="module")

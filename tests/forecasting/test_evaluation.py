@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from service.forecasting.batched import network_forward
 from service.forecasting.evaluation import (
     baseline_forecasts,
     mase_scale,
@@ -11,7 +12,7 @@ from service.forecasting.evaluation import (
     rolling_forecasts,
     scores,
 )
-from service.forecasting.inference import Forecaster, keras_forward
+from service.forecasting.inference import Forecaster
 from service.forecasting.pipeline import train_series
 from service.forecasting.spec import TrainSpec, WindowSpec
 
@@ -85,7 +86,7 @@ def test_95_percent_intervals_cover_about_95_percent_of_held_out_points() -> Non
     trained = train_series(spec, y[:400], test_series=y[400:700])
     assert trained.calibration is not None
     assert trained.calibration.origins == 150
-    forecaster = Forecaster(keras_forward(trained.model), trained.preprocessing)
+    forecaster = Forecaster(network_forward(trained.network), trained.preprocessing)
     rolled = rolling_forecasts(forecaster, y[700:], horizon=5, count=300)
     covered = {}
     for level in (80, 95):

@@ -22,10 +22,6 @@ def sine(n: int = 80, start: float = 0.0) -> np.ndarray:
     return np.sin(start + 0.5 * np.arange(n))
 
 
-def weights(model) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
-    return [w.copy() for w in model.get_weights()]
-
-
 @pytest.mark.parametrize("batch_size", [None, 7])
 def test_same_seed_same_data_same_model(batch_size: int | None) -> None:
     spec = TrainSpec(
@@ -33,7 +29,7 @@ def test_same_seed_same_data_same_model(batch_size: int | None) -> None:
     )
     first = train_series(spec, sine(), test_series=sine(start=40))
     second = train_series(spec, sine(), test_series=sine(start=40))
-    for a, b in zip(weights(first.model), weights(second.model), strict=True):
+    for a, b in zip(first.network.weights, second.network.weights, strict=True):
         np.testing.assert_array_equal(a, b)
     assert first.metrics == second.metrics
     assert first.fit.history == second.fit.history
@@ -43,7 +39,7 @@ def test_different_seed_different_model() -> None:
     runs = [
         train_series(TrainSpec(units=3, epochs=3, seed=s, window=SHORT), sine()) for s in (1, 2)
     ]
-    assert not np.array_equal(runs[0].model.get_weights()[0], runs[1].model.get_weights()[0])
+    assert not np.array_equal(runs[0].network.weights[0], runs[1].network.weights[0])
 
 
 def test_history_keeps_every_epoch_and_loss_falls() -> None:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from service.forecasting import transforms
-from service.forecasting.inference import Forecaster, keras_forward
+from service.forecasting.batched import network_forward
+from service.forecasting.inference import Forecaster
 from service.forecasting.pipeline import train_series
 from service.forecasting.spec import TrainSpec, WindowSpec
 from service.forecasting.transforms import Transform
@@ -78,7 +79,7 @@ def test_differencing_lets_the_network_follow_a_trend() -> None:
     ahead = {}
     for name, spec in specs.items():
         trained = train_series(spec, trend(60))
-        forecaster = Forecaster(keras_forward(trained.model), trained.preprocessing)
+        forecaster = Forecaster(network_forward(trained.network), trained.preprocessing)
         ahead[name] = float(
             np.mean((forecaster.forecast(trend(60), horizon=30)[:, 0] - future) ** 2)
         )
@@ -93,7 +94,7 @@ def test_window_normalisation_round_trips(how: str) -> None:
     spec = TrainSpec(units=3, epochs=20, window=WindowSpec(length=5), window_normalization=how)  # type: ignore[arg-type]
     series = 100 + np.sin(0.5 * np.arange(60))
     trained = train_series(spec, series, test_series=series[-20:])
-    forecaster = Forecaster(keras_forward(trained.model), trained.preprocessing)
+    forecaster = Forecaster(network_forward(trained.network), trained.preprocessing)
     evaluation = forecaster.evaluate(series[-20:])
     assert evaluation.scores(None)["mse"] == pytest.approx(trained.metrics["test_mse"])
     # Shifting a window shifts its prediction by the same amount: the level is not learnt.
