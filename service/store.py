@@ -180,11 +180,11 @@ class ModelStore:
 
     def published_by(self, name: str, job_id: str) -> int | None:
         """The version that training job `job_id` published, if it did."""
-        try:
-            number, *published = self._marker(self._folder(name), job_id).read_text().split()
-        except FileNotFoundError:
+        folder = self._folder(name)
+        if not self._marker(folder, job_id).exists():
             return None
-        return int(number) if published else None
+        version, published = self._claim(folder, job_id)
+        return version if published else None
 
     def delete(self, name: str, version: int | None = None) -> list[int]:
         """Delete one version or all of them; returns what was deleted. Counters are kept, so a
@@ -205,7 +205,8 @@ class ModelStore:
         marker = self._marker(folder, job_id) if job_id else None
         if marker is not None and marker.exists():
             number, *published = marker.read_text().split()
-            return int(number), bool(published)
+            # Published, unless it died between its rename and its marker: the folder says.
+            return int(number), bool(published) or (folder / number).is_dir()
         version = self._next_version(folder)
         if marker is not None:
             marker.parent.mkdir(exist_ok=True)
@@ -218,7 +219,7 @@ class ModelStore:
         except OSError:
             if job_id is None or not target.is_dir():
                 raise
-            return  # another run of the same job published this version first
+            # Another run of the same job published this version first.
         if job_id is not None:
             _write_atomic(self._marker(target.parent, job_id), f"{target.name} published")
 

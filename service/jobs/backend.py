@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
+from service.errors import BrokerUnavailable
 from service.jobs.record import Job
 from service.jobs.state import JobState, Outcomes
 from service.jobs.status import JobStatus
@@ -49,9 +50,15 @@ class JobBackend(ABC):
     async def wait(self, job_id: str) -> Job:
         """Until the job is finished, wherever it runs."""
         delay = _POLL_FIRST
-        while not (job := await run_in_threadpool(self.get, job_id)).status.finished:
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, _POLL_MAX)
+        try:
+            while not (job := await run_in_threadpool(self.get, job_id)).status.finished:
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, _POLL_MAX)
+        except BrokerUnavailable as error:
+            raise BrokerUnavailable(
+                f"{error.message}. Job {job_id} may still finish: GET /jobs/{job_id} once it "
+                "answers again"
+            ) from None
         return job
 
     def get(self, job_id: str) -> Job:

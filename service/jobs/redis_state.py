@@ -74,6 +74,14 @@ redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'started_at'
 return 'run'
 """
 
+# KEYS: job hash. ARGV: progress. Only while it runs: a late write must not recreate a job
+# that was finished and forgotten.
+_PROGRESS = """
+if redis.call('HGET', KEYS[1], 'status') == 'running' then
+  redis.call('HSET', KEYS[1], 'progress', ARGV[1])
+end
+"""
+
 # KEYS: job hash. ARGV: id, status, finished_at, now, keep, prefix, card, backtest, error,
 # then bucket label/bound pairs.
 _FINISH = (
@@ -142,6 +150,7 @@ class RedisJobState:
         self.keep_finished = keep_finished
         self.redis: redis.Redis = connect(url)
         self._start = self.redis.register_script(_START)
+        self._progress = self.redis.register_script(_PROGRESS)
         self._finish = self.redis.register_script(_FINISH)
         self._cancel = self.redis.register_script(_CANCEL)
 
@@ -168,7 +177,7 @@ class RedisJobState:
     @_answering
     def get(self, job_id: str) -> Job:
         fields: dict[str, str] = self.redis.hgetall(self._job(job_id))  # type: ignore[assignment]
-        if not fields:
+        if "id" not in fields:
             raise JobNotFound(f"job {job_id!r} does not exist", field="job_id")
         return from_fields(fields)
 
@@ -207,7 +216,7 @@ class RedisJobState:
 
     @_answering
     def progress(self, job_id: str, progress: dict[str, Any]) -> None:
-        self.redis.hset(self._job(job_id), "progress", json.dumps(progress))
+        self._progress(keys=[self._job(job_id)], args=[json.dumps(progress)])
 
     @_answering
     def finish(
@@ -258,7 +267,7 @@ class RedisJobState:
             for job_id in ids:
                 pipe.hgetall(self._job(job_id))
             found = pipe.execute()
-        return [from_fields(fields) for fields in found if fields]
+        return [from_fields(fields) for fields in found if "id" in fields]
 
     def _job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"

@@ -60,6 +60,7 @@ def test_the_first_outcome_wins(state: JobState) -> None:
     state.progress("a", {"epoch": 5})
     assert state.finish("a", JobStatus.succeeded, card={"version": 1})
     assert not state.finish("a", JobStatus.failed, error={"code": "x", "message": "late"})
+    state.progress("a", {"epoch": 9})  # a late write from a second run: ignored
     job = state.get("a")
     assert (job.status, job.card, job.error) == (JobStatus.succeeded, {"version": 1}, None)
     assert job.progress == {"epoch": 5}
