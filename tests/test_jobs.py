@@ -42,8 +42,10 @@ def store(tmp_path: Path) -> ModelStore:
 
 
 @pytest.fixture
-def manager(store: ModelStore) -> Iterator[LocalJobs]:
-    manager = LocalJobs(store.root, timeout_seconds=2.0)
+def manager(store: ModelStore, request: pytest.FixtureRequest) -> Iterator[LocalJobs]:
+    """A running backend; `@pytest.mark.parametrize("manager", [seconds], indirect=True)`
+    sets its job timeout (default: long enough for a tiny training on a busy machine)."""
+    manager = LocalJobs(store.root, timeout_seconds=getattr(request, "param", 120.0))
     manager.start()
     yield manager
     manager.shutdown()
@@ -76,6 +78,7 @@ def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("manager", [2.0], indirect=True)
 def test_job_past_its_time_limit_is_stopped_and_marked(
     manager: LocalJobs, store: ModelStore
 ) -> None:

@@ -206,3 +206,18 @@ def test_an_api_replica_killed_during_a_synchronous_train_loses_nothing(
     assert job["result"]["version"] == 1
     body = {"model_name": "orphaned", "series": sine(8)}
     assert httpx.post(cluster.a + "/forecast", json=body).status_code == 200
+
+
+def test_a_worker_node_killed_whole_fails_its_job_for_the_others(cluster: Cluster) -> None:
+    """The whole worker (parent and children) dies, as a container or machine does: no
+    Celery parent is left to retry its job, so the surviving node fails it once the dead
+    one's heartbeats stop. Last in the module: it leaves one worker."""
+    job_id = train_async(cluster.a, "node-lost")
+    training(cluster.b, job_id)
+    node = cluster.job_fields(job_id)["node"]
+    victim = next(w for w in cluster.workers if node.startswith(f"forecast-{w.pid}@"))
+    stop(victim, signal.SIGKILL)
+    job = finished_job(cluster.b, job_id, timeout=120)
+    assert job["status"] == "failed"
+    assert "stopped answering" in job["error"]["message"]
+    assert not list((cluster.store / "node-lost").glob("[0-9]*"))

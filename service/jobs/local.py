@@ -182,13 +182,14 @@ class LocalJobs(JobBackend):
         crash = None if future.cancelled() else future.exception()
         if isinstance(crash, BrokenProcessPool):
             self._replace_pool(pool)
-        if (future.cancelled() or isinstance(crash, BrokenProcessPool)) and self._move(job_id):
-            return
-        if crash is not None and not isinstance(crash, BrokenProcessPool):
+        if future.cancelled() or isinstance(crash, BrokenProcessPool):
+            if self._move(job_id):
+                return
+        elif crash is not None:
             log.error("training job %s crashed: %r", job_id, crash)
             failure = error(TrainingFailed.code, repr(crash))
             self.state.finish(job_id, JobStatus.failed, error=failure)
-        elif crash is None and not future.cancelled() and future.result():
+        elif future.result():
             self._retire(pool)
         self._forget(job_id)
 

@@ -26,8 +26,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from service.errors import BrokerUnavailable, JobNotFound
-from service.jobs.record import DURATION_BUCKETS, NOT_RUN, Job
+from service.errors import BrokerUnavailable, JobNotFound, TrainingFailed
+from service.jobs.record import DURATION_BUCKETS, NOT_RUN, Job, error
 from service.jobs.state import KEEP_FINISHED, Outcomes, Start, from_fields, to_fields
 from service.jobs.status import JobStatus
 
@@ -63,14 +63,14 @@ local function finished(job, id, status, now, keep, prefix, buckets)
 end
 """
 
-# KEYS: job hash. ARGV: worker, started_at, now, max_attempts.
+# KEYS: job hash. ARGV: worker, started_at, now, max_attempts, node.
 _START = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'queued' and status ~= 'running' then return 'skip' end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if status == 'running' and attempts >= tonumber(ARGV[4]) then return 'exhausted' end
 redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'started_at', ARGV[2],
-           't_started', ARGV[3], 'attempts', attempts + 1)
+           't_started', ARGV[3], 'attempts', attempts + 1, 'node', ARGV[5])
 return 'run'
 """
 
@@ -210,8 +210,10 @@ class RedisJobState:
         return result
 
     @_answering
-    def start(self, job_id: str, *, worker: str, max_attempts: int) -> Start:
-        args: list[str | float] = [worker, _now(), time.time(), max_attempts]
+    def start(
+        self, job_id: str, *, worker: str, max_attempts: int, node: str | None = None
+    ) -> Start:
+        args: list[str | float] = [worker, _now(), time.time(), max_attempts, node or ""]
         return Start(self._start(keys=[self._job(job_id)], args=args))
 
     @_answering
@@ -261,6 +263,29 @@ class RedisJobState:
     def workers_alive(self, within: float) -> int:
         """Worker nodes that sent a heartbeat in the last `within` seconds: one command."""
         return int(self.redis.zcount(self.prefix + "workers", time.time() - within, "+inf"))
+
+    @_answering
+    def reap(self, silent_for: float) -> list[str]:
+        """Fail the running jobs of worker nodes that sent no heartbeat for `silent_for`
+        seconds: a node killed whole (its container, its machine) leaves no Celery parent to
+        retry or fail them. Its message, redelivered later, finds the job finished."""
+        ids: list[str] = sorted(self.redis.smembers(self.prefix + "unfinished"))  # type: ignore[arg-type]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hmget(self._job(job_id), ["status", "node"])
+            found = pipe.execute()
+        raw = self.redis.zrange(self.prefix + "workers", 0, -1, withscores=True)
+        beats: dict[str, float] = dict(raw)  # type: ignore[arg-type]
+        cutoff = time.time() - silent_for
+        lost = [
+            (job_id, node)
+            for job_id, (status, node) in zip(ids, found, strict=True)
+            if status == "running" and node and beats.get(node, 0.0) < cutoff
+        ]
+        for job_id, node in lost:
+            message = f"its worker {node} stopped answering (killed, or its machine lost)"
+            self.finish(job_id, JobStatus.failed, error=error(TrainingFailed.code, message))
+        return [job_id for job_id, _ in lost]
 
     def _jobs(self, ids: list[str]) -> list[Job]:
         with self.redis.pipeline(transaction=False) as pipe:

@@ -50,9 +50,11 @@ def run_job(
     *,
     timeout_seconds: float,
     max_attempts: int = 1,
+    node: str | None = None,
 ) -> None:
-    """Run the job unless it was cancelled or finished meanwhile, and record its outcome."""
-    verdict = state.start(job_id, worker=worker_name(), max_attempts=max_attempts)
+    """Run the job unless it was cancelled or finished meanwhile, and record its outcome.
+    `node`: the Celery worker node whose heartbeats vouch for this process."""
+    verdict = state.start(job_id, worker=worker_name(), max_attempts=max_attempts, node=node)
     if verdict is Start.skip:
         log.info("job %s was cancelled or finished before this run; skipped", job_id)
         return

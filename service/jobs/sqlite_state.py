@@ -81,7 +81,11 @@ class SqliteJobState:
             result.setdefault(status, {})[key] = value
         return result
 
-    def start(self, job_id: str, *, worker: str, max_attempts: int) -> Start:
+    def start(
+        self, job_id: str, *, worker: str, max_attempts: int, node: str | None = None
+    ) -> Start:
+        """`node` is Celery's; here the jobs of a dead API process are failed by its owner's
+        survivors (local.py), which know its pid."""
         now = _now()
         with self._transaction() as db:
             row = db.execute("SELECT status, attempts FROM jobs WHERE id = ?", (job_id,))

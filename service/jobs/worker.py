@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +28,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from service.config import Settings, get_settings
 from service.errors import BrokerUnavailable, TrainingFailed
 from service.jobs.celery_app import TASK, make_celery
-from service.jobs.celery_backend import HEARTBEAT_SECONDS
+from service.jobs.celery_backend import ALIVE_WITHIN, HEARTBEAT_SECONDS
 from service.jobs.record import error
 from service.jobs.redis_state import RedisJobState
 from service.jobs.runner import configure_tensorflow, run_job, worn_out
@@ -60,7 +61,10 @@ def run(task: Task, job_id: str, kind: str, request: str, timeout_seconds: float
     parsed = (BacktestRequest if kind == "backtest" else TrainRequest).model_validate_json(request)
     store = ModelStore(settings.store_dir)
     try:
-        run_job(state(), job_id, parsed, store, timeout_seconds=timeout_seconds, max_attempts=2)
+        run_job(
+            state(), job_id, parsed, store, timeout_seconds=timeout_seconds, max_attempts=2,
+            node=task.request.hostname,
+        )  # fmt: skip
     except SoftTimeLimitExceeded:
         _fail(job_id, f"job exceeded its time limit of {timeout_seconds:g} s")
 
@@ -106,13 +110,17 @@ def _watch_memory_maps(limit_kb: int, retire_at: float) -> None:
 
 
 class Heartbeat(bootsteps.StartStopStep):
-    """Every few seconds, from the parent: this node is up (for /ready)."""
+    """Every few seconds, from the parent: this node is up (for /ready), and the jobs of
+    nodes silent for as long as /ready waits are failed (see `RedisJobState.reap`). A node
+    reaps only once its own beats have gone through for that long: after a Redis outage every
+    node's last beat is old, and none may fail another's job before that one beat again."""
 
     requires: ClassVar = {"celery.worker.components:Timer"}
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
         self.timer: Any = None
+        self.beating_since: float | None = None
 
     def start(self, worker: Any) -> None:
         self.beat(worker)
@@ -127,7 +135,12 @@ class Heartbeat(bootsteps.StartStopStep):
     def beat(self, worker: Any) -> None:
         try:
             state().beat(worker.hostname)
+            self.beating_since = self.beating_since or time.monotonic()
+            if time.monotonic() - self.beating_since > ALIVE_WITHIN:
+                for job_id in state().reap(ALIVE_WITHIN):
+                    log.warning("job %s failed: its worker node stopped answering", job_id)
         except BrokerUnavailable:
+            self.beating_since = None
             log.warning("heartbeat not sent: the job state does not answer")
 
 

@@ -111,3 +111,20 @@ def test_redis_down_is_a_503_that_says_so() -> None:
     with pytest.raises(BrokerUnavailable, match=r"Redis at 127\.0\.0\.1:\d+/0\) does not answer"):
         state.get("a")
     assert BrokerUnavailable.status_code == 503
+
+
+def test_redis_fails_the_running_jobs_of_a_silent_worker_node(redis_url: str) -> None:
+    state = RedisJobState(redis_url, prefix=redis_prefix())
+    try:
+        for job_id in ("on-live", "on-dead", "queued"):
+            added(state, job_id)
+        state.beat("live@h")
+        state.start("on-live", worker="h:1", max_attempts=1, node="live@h")
+        state.start("on-dead", worker="h:2", max_attempts=1, node="dead@h")  # never beat
+        assert state.reap(15.0) == ["on-dead"]
+        assert state.get("on-dead").status is JobStatus.failed
+        assert state.get("on-live").status is JobStatus.running
+        assert state.get("queued").status is JobStatus.queued
+    finally:
+        for key in state.redis.scan_iter(state.prefix + "*"):
+            state.redis.delete(key)
