@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -176,24 +176,24 @@ class RedisJobState:
 
     @_answering
     def get(self, job_id: str) -> Job:
-        fields: dict[str, str] = self.redis.hgetall(self._job(job_id))  # type: ignore[assignment]
+        fields = cast(dict[str, str], self.redis.hgetall(self._job(job_id)))
         if "id" not in fields:
             raise JobNotFound(f"job {job_id!r} does not exist", field="job_id")
         return from_fields(fields)
 
     @_answering
     def recent(self) -> list[Job]:
-        ids: list[str] = self.redis.zrevrange(self.prefix + "jobs", 0, -1)  # type: ignore[assignment]
+        ids = cast(list[str], self.redis.zrevrange(self.prefix + "jobs", 0, -1))
         return self._jobs(ids)
 
     @_answering
     def unfinished(self) -> list[Job]:
-        ids: set[str] = self.redis.smembers(self.prefix + "unfinished")  # type: ignore[assignment]
+        ids = cast(set[str], self.redis.smembers(self.prefix + "unfinished"))
         return self._jobs(sorted(ids))
 
     @_answering
     def counts(self) -> dict[JobStatus, int]:
-        ids: list[str] = self.redis.zrange(self.prefix + "jobs", 0, -1)  # type: ignore[assignment]
+        ids = cast(list[str], self.redis.zrange(self.prefix + "jobs", 0, -1))
         with self.redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
                 pipe.hget(self._job(job_id), "status")
@@ -203,7 +203,7 @@ class RedisJobState:
     @_answering
     def outcomes(self) -> Outcomes:
         result: Outcomes = {}
-        found: dict[str, str] = self.redis.hgetall(self.prefix + "outcomes")  # type: ignore[assignment]
+        found = cast(dict[str, str], self.redis.hgetall(self.prefix + "outcomes"))
         for field, value in found.items():
             status, key = field.split("|", 1)
             result.setdefault(status, {})[key] = float(value)
@@ -269,13 +269,13 @@ class RedisJobState:
         """Fail the running jobs of worker nodes that sent no heartbeat for `silent_for`
         seconds: a node killed whole (its container, its machine) leaves no Celery parent to
         retry or fail them. Its message, redelivered later, finds the job finished."""
-        ids: list[str] = sorted(self.redis.smembers(self.prefix + "unfinished"))  # type: ignore[arg-type]
+        ids = sorted(cast(set[str], self.redis.smembers(self.prefix + "unfinished")))
         with self.redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
                 pipe.hmget(self._job(job_id), ["status", "node"])
             found = pipe.execute()
         raw = self.redis.zrange(self.prefix + "workers", 0, -1, withscores=True)
-        beats: dict[str, float] = dict(raw)  # type: ignore[arg-type]
+        beats = dict(cast(list[tuple[str, float]], raw))
         cutoff = time.time() - silent_for
         lost = [
             (job_id, node)

@@ -7,7 +7,8 @@ code as the local pool (runner.py), against the shared store.
   billiard's own recycling: it checks `mem_rss()` against `worker_max_memory_per_child` after
   every task, and here reports "over" when the maps, which Celery cannot measure, are.
 - Progress, cancel requests and outcomes go through the job state (redis_state.py); the
-  parent sends a heartbeat there every few seconds, which is what /ready counts.
+  parent sends a heartbeat there every few seconds, which is what /ready counts, and fails
+  the running jobs of nodes whose heartbeats stopped (killed whole: no parent left to).
 - Failures the task cannot report itself (its process killed by the hard time limit, or lost
   twice) reach `task_failure` in the parent, which fails the job.
 """
@@ -39,7 +40,7 @@ from service.store import ModelStore
 log = logging.getLogger(__name__)
 settings: Settings = get_settings()
 app = make_celery(settings)
-_process: dict[str, Any] = {}  # this process's job state and store, opened after the fork
+_process: dict[str, Any] = {}  # this process's job-state client, made after the fork
 
 
 def state() -> RedisJobState:
@@ -70,7 +71,10 @@ def run(task: Task, job_id: str, kind: str, request: str, timeout_seconds: float
 
 
 @signals.task_failure.connect(sender=run)
-def _on_failure(task_id: str | None = None, exception: BaseException | None = None, **_: Any):  # type: ignore[no-untyped-def]
+def _on_failure(
+    task_id: str | None = None, exception: BaseException | None = None, **_: Any
+) -> None:
+    """Also in the parent: the hard time limit, and a process lost more often than retried."""
     if task_id is None:
         return
     if isinstance(exception, TimeLimitExceeded):
