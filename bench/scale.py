@@ -209,6 +209,7 @@ def main() -> None:
         results["busy p99"] = while_training(base, lambda: p99_ms(base, args.seconds, folder))
     print_tables(results, args, micro(folder))
     shutil.rmtree(folder, ignore_errors=True)
+    redis.Redis.from_url(REDIS_URL).flushdb()  # Celery's own keys in the bench's database
 
 
 def micro(folder: Path) -> dict[str, dict[str, float]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 
@@ -33,22 +34,29 @@ def serve(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.store:
         os.environ["FORECAST_STORE_DIR"] = args.store
+    metrics = None
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each API process counts its own requests; prometheus_client's multiprocess mode
         # keeps the counts in files there, and /metrics adds up every process's.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="forecast-metrics-")
+        metrics = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="forecast-metrics-"
+        )
 
     import uvicorn
 
-    uvicorn.run(
-        "service.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=False,  # the service logs each request itself, with its request id
-    )
+    try:
+        uvicorn.run(
+            "service.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=False,  # the service logs each request itself, with its request id
+        )
+    finally:
+        if metrics is not None:
+            shutil.rmtree(metrics, ignore_errors=True)
 
 
 if __name__ == "__main__":
