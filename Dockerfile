@@ -1,12 +1,18 @@
 # RNN forecast service: FastAPI + Keras/TensorFlow (CPU), served by `forecast-service`.
+# One image, two roles: the API (the default command) and, with the command
+# `forecast-service worker`, a Celery training worker (see docker-compose.yml).
 #
 #   docker build -t rnn-forecast-service .
 #   docker run -p 8000:8000 -v models_store:/app/models_store rnn-forecast-service
 #
 # Runtime variables:
 #   WEB_CONCURRENCY        API processes (uvicorn workers, `forecast-service --workers`); default 1.
-#                          Each API process runs its own pool of FORECAST_WORKERS trainers.
-#   FORECAST_STORE_DIR     model store; set to the /app/models_store volume below.
+#                          With the local backend each runs its own pool of FORECAST_WORKERS
+#                          trainers; every process answers for every job.
+#   FORECAST_JOBS_BACKEND  local (default: training in the API container) or celery (training
+#                          in worker containers, over the Redis at FORECAST_REDIS_URL).
+#   FORECAST_STORE_DIR     model store; set to the /app/models_store volume below, which every
+#                          API and worker container mounts.
 #   FORECAST_API_KEY, FORECAST_WORKERS, FORECAST_MAX_SERIES_LENGTH, ...: see service/config.py.
 
 # ---- build stage: a self-contained venv at /opt/venv ------------------------------------------

@@ -18,10 +18,12 @@ from typing import Any
 
 import httpx
 
+from service.jobs.status import FINISHED, JobStatus
+
 JSON = dict[str, Any]
 Values = Sequence[float] | Sequence[Sequence[float]]
 
-_FINISHED = {"succeeded", "failed", "cancelled"}
+_FINISHED = {status.value for status in FINISHED}
 
 
 class ServiceResponseError(Exception):
@@ -84,7 +86,7 @@ class ForecastClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
-        if job["status"] != "succeeded":
+        if job["status"] != JobStatus.succeeded:
             server_side = job["error"] and job["error"]["code"] == "training_failed"
             raise (
                 ServerFailed(500, job["error"]) if server_side else RequestFailed(422, job["error"])

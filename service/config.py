@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,12 +13,38 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FORECAST_", env_file=".env", extra="ignore")
 
     store_dir: Path = Field(default=Path("models_store"), description="Root of the model store.")
-    workers: int = Field(default=1, ge=1, le=64, description="Training worker processes.")
+    jobs_backend: Literal["local", "celery"] = Field(
+        default="local",
+        description="local: a pool of training workers in each API process; celery: "
+        "`forecast-service worker` processes over Redis.",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Celery backend: the Redis that is broker and job state.",
+    )
+    redis_prefix: str = Field(
+        default="forecast:",
+        pattern=r"^[A-Za-z0-9:_.-]{1,64}$",
+        description="Celery backend: prefix of the job-state keys, and the queue's name.",
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Training worker processes (per Celery worker)."
+    )
     worker_threads: int = Field(
         default=1, ge=1, le=64, description="TensorFlow threads per training worker."
     )
     max_queued_jobs: int = Field(default=16, ge=1, description="Jobs waiting beyond the workers.")
     job_timeout_seconds: float = Field(default=3600, gt=0)
+    worker_retire_at: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Replace a training worker between jobs past this fraction of the "
+        "kernel's memory-map limit (XLA never unmaps what it compiled).",
+    )
+    worker_max_memory_mb: int = Field(
+        default=4096, ge=256, description="Celery: replace a worker process past this peak RSS."
+    )
     xla_cache: bool = Field(
         default=True, description="Cache compiled training loops under <store_dir>/.cache/xla."
     )

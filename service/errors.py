@@ -50,6 +50,13 @@ class QueueFull(ServiceError):
     code = "queue_full"
 
 
+class BrokerUnavailable(ServiceError):
+    """The job queue (Redis) does not answer: training is unavailable, serving goes on."""
+
+    status_code = 503
+    code = "broker_unavailable"
+
+
 class TrainingFailed(ServiceError):
     status_code = 500
     code = "training_failed"
@@ -72,6 +79,7 @@ ERRORS_BY_CODE: dict[str, type[ServiceError]] = {
         ModelBroken,
         JobNotFound,
         QueueFull,
+        BrokerUnavailable,
         TrainingFailed,
         TrainingRejected,
     )

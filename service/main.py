@@ -14,8 +14,8 @@ from fastapi_offline import FastAPIOffline
 from service.api import backtest, forecast, jobs, models, plots, system, train
 from service.api.middleware import BodySizeLimit, DocsPolicy
 from service.config import Settings, get_settings, use_settings
-from service.errors import QueueFull, ServiceError, Unauthorized
-from service.jobs import JobManager
+from service.errors import BrokerUnavailable, QueueFull, ServiceError, Unauthorized
+from service.jobs.backend import open_backend
 from service.observability import RequestLog, setup_logging, setup_metrics
 from service.serving import ModelCache
 from service.store import ModelStore
@@ -40,17 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = ModelStore(settings.store_dir)
         store.open()
-        job_manager = JobManager(
-            settings.store_dir,
-            workers=settings.workers,
-            threads=settings.worker_threads,
-            max_queued=settings.max_queued_jobs,
-            timeout_seconds=settings.job_timeout_seconds,
-            xla_cache=settings.store_dir / ".cache" / "xla" if settings.xla_cache else None,
-            on_finished=lambda job: training_seconds.labels(job.status.value).observe(
-                job.duration or 0.0
-            ),
-        )
+        job_manager = open_backend(settings)
         job_manager.start()
         app.state.store = store
         app.state.jobs = job_manager
@@ -79,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for module in (train, forecast, backtest, models, plots, jobs, system):
         app.include_router(module.router)
-    training_seconds = setup_metrics(app)
+    setup_metrics(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
     app.add_middleware(RequestLog)  # outermost: logs every answer, 413s included
@@ -97,7 +87,7 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 
 async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
     """One handler for every domain error; 422s look like FastAPI's own validation errors."""
-    headers = {"Retry-After": "5"} if isinstance(error, QueueFull) else None
+    headers = {"Retry-After": "5"} if isinstance(error, QueueFull | BrokerUnavailable) else None
     if isinstance(error, Unauthorized):
         headers = {"WWW-Authenticate": "X-API-Key"}
     if error.status_code == 422:

@@ -5,21 +5,32 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import BrokerUnavailable
+from service.jobs.backend import JobBackend
+from service.jobs.record import DURATION_BUCKETS
+
 access_log = logging.getLogger("service.access")
+log = logging.getLogger(__name__)
 REQUEST_ID = "X-Request-ID"
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -100,53 +111,81 @@ class RequestLog:
 
 
 class ServiceCollector(Collector):
-    """Read at scrape time from the app's state: nothing to keep in sync."""
+    """Read at scrape time: jobs from the shared job state (the same whichever API process
+    answers), the model cache from this process, the store from disk."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
         state = self.app.state
-        jobs = GaugeMetricFamily(
-            "forecast_training_jobs", "Training jobs known to this process, by state.",
-            labels=["state"],
-        )  # fmt: skip
-        counts = {s: 0 for s in ("queued", "running", "succeeded", "failed", "cancelled")}
-        for job in state.jobs.list():
-            counts[job.status.value] += 1
-        for status, count in counts.items():
-            jobs.add_metric([status], count)
-        yield jobs
+        try:
+            yield from _job_metrics(state.jobs)
+        except BrokerUnavailable:
+            log.warning("/metrics without job metrics: the job state does not answer")
         cache = state.cache
-        yield CounterMetricFamily("forecast_model_cache_hits", "Model cache hits.", cache.hits)
         yield CounterMetricFamily(
-            "forecast_model_cache_misses", "Model cache misses (loads).", cache.misses
+            "forecast_model_cache_hits", "Model cache hits (this process).", cache.hits
         )
-        yield GaugeMetricFamily("forecast_model_cache_models", "Models loaded.", len(cache))
+        yield CounterMetricFamily(
+            "forecast_model_cache_misses", "Model cache misses, loads (this process).",
+            cache.misses,
+        )  # fmt: skip
         yield GaugeMetricFamily(
-            "forecast_model_cache_bytes", "Bytes of loaded models.", cache.bytes
+            "forecast_model_cache_models", "Models loaded (this process).", len(cache)
+        )
+        yield GaugeMetricFamily(
+            "forecast_model_cache_bytes", "Bytes of loaded models (this process).", cache.bytes
         )
         stored = sum(1 for name in state.store.names() if state.store.versions(name))
         yield GaugeMetricFamily("forecast_models_stored", "Model names with a version.", stored)
 
 
-def setup_metrics(app: FastAPI) -> Histogram:
-    """Expose /metrics; returns the training-duration histogram for the jobs layer to feed."""
+def _job_metrics(jobs: JobBackend) -> Iterator[Metric]:
+    counts = GaugeMetricFamily(
+        "forecast_training_jobs", "Training jobs kept in the job state, by state.",
+        labels=["state"],
+    )  # fmt: skip
+    for status, count in jobs.counts().items():
+        counts.add_metric([status.value], count)
+    seconds = HistogramMetricFamily(
+        "forecast_training_seconds", "Wall time of finished training jobs, by outcome.",
+        labels=["status"],
+    )  # fmt: skip
+    for outcome_of, outcome in sorted(jobs.outcomes().items()):
+        buckets, total = [], 0.0
+        for bound in [*(f"{b:g}" for b in DURATION_BUCKETS), "+Inf"]:
+            total += outcome.get(bound, 0.0)
+            buckets.append((bound, total))
+        seconds.add_metric([outcome_of], buckets, sum_value=outcome.get("sum", 0.0))
+    yield counts
+    yield seconds
+
+
+def setup_metrics(app: FastAPI) -> None:
+    """Expose /metrics. With several API processes (PROMETHEUS_MULTIPROC_DIR set, as
+    `forecast-service --workers N` does) the request metrics are every process's, added up by
+    prometheus_client's multiprocess collector; the job metrics come from the shared state."""
     registry = CollectorRegistry()  # per app: several apps may live in one process (tests)
     instrumentator = Instrumentator(
         should_group_status_codes=False, excluded_handlers=["/metrics"], registry=registry
     )
     instrumentator.add(metrics.requests(registry=registry))
     instrumentator.add(metrics.latency(registry=registry, should_include_status=True))
-    text = {200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}}
-    instrumentator.instrument(app).expose(
-        app, include_in_schema=True, tags=["system"], responses=text
-    )
-    registry.register(ServiceCollector(app))
-    return Histogram(
-        "forecast_training_seconds",
-        "Wall time of finished training jobs, by outcome.",
-        ["status"],
-        buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
-        registry=registry,
-    )
+    instrumentator.instrument(app)
+    exposed = registry
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        exposed = CollectorRegistry()
+        multiprocess.MultiProcessCollector(exposed)
+    exposed.register(ServiceCollector(app))
+
+    def scrape() -> Response:
+        return Response(generate_latest(exposed), media_type=CONTENT_TYPE_LATEST)
+
+    text: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}
+    }
+    app.add_api_route(
+        "/metrics", scrape, methods=["GET"], tags=["system"], responses=text,
+        summary="Metrics", response_class=Response,
+    )  # fmt: skip

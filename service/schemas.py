@@ -20,6 +20,7 @@ from service.forecasting.spec import TrainSpec
 from service.forecasting.training import StopReason
 from service.forecasting.transforms import Transform, lag
 from service.forecasting.windowing import as_2d, window_count
+from service.jobs.status import JobStatus
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
 # Device names some filesystems reserve, whatever the extension: refused so a store can move.
@@ -605,7 +606,7 @@ class JobError(BaseModel):
 class JobPublic(BaseModel):
     job_id: str
     model_name: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: JobStatus
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.errors import ModelBroken
+from service.errors import ModelBroken, VersionNotFound
 from service.forecasting.ensemble import Ensemble, SeriesForecaster
 from service.forecasting.inference import Forecaster, Forward
 from service.schemas import ModelCard
@@ -46,6 +46,10 @@ class ModelCache:
 
     def get(self, name: str, version: int) -> LoadedModel:
         key = (name, version)
+        if not self.store.has_version(name, version):
+            # Deleted, perhaps by another replica sharing the store: never served from memory.
+            self.evict(name, version)
+            raise VersionNotFound(f"model {name!r} has no version {version}", field="version")
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)

@@ -6,6 +6,8 @@
     <root>/<name>/<version>/members/<i>/  the same files for each further ensemble member
     <root>/<name>/.last_version           the highest version ever handed out (never reused)
     <root>/<name>/.lock                   a file lock serialising version allocation and deletes
+    <root>/<name>/.jobs/<job id>          the version a training job was given ("5", then
+                                          "5 published"): a job run twice publishes once
     <root>/.tmp/                          versions being written; cleaned at start-up
 
 A version is written in full under .tmp and then renamed into place, so readers never see half a
@@ -15,9 +17,11 @@ behind a file lock, which holds across processes sharing one root.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +39,8 @@ ONNX_FILE = "model.onnx"
 BATCHED_FILE = "model.npz"  # numpy weights for large batches (forecasting/batched.py)
 CARD_FILE = "card.json"
 _TMP = ".tmp"
+_JOBS = ".jobs"
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NAME = re.compile(MODEL_NAME_PATTERN)
 
 
@@ -55,11 +61,11 @@ class ModelStore:
 
     def open(self) -> None:
         """Create the root and drop temporary folders left by crashed processes. Each folder is
-        named after the process writing it, so a process starting beside others that share the
-        root leaves their saves in progress alone."""
+        named after the process and machine writing it, so a process starting beside others
+        that share the root (here or on another machine) leaves their saves in progress alone."""
         (self.root / _TMP).mkdir(parents=True, exist_ok=True)
         for leftover in (self.root / _TMP).iterdir():
-            if not _alive(_writer_pid(leftover.name)):
+            if _stale(leftover.name):
                 shutil.rmtree(leftover, ignore_errors=True)
 
     def readable(self) -> bool:
@@ -133,6 +139,11 @@ class ModelStore:
             return StoredVersion(name, version, None, f"model {name}@{version}: weights missing")
         return StoredVersion(name, version, card)
 
+    def has_version(self, name: str, version: int) -> bool:
+        """One stat, cheap enough for every request (bench/scale.py measures it). `name` was
+        validated already: this is only asked of versions that were found."""
+        return os.path.isdir(os.path.join(self.root, name, str(version)))
+
     def version_dir(self, name: str, version: int) -> Path:
         return self._folder(name) / str(version)
 
@@ -143,21 +154,37 @@ class ModelStore:
 
     # Writing
 
-    def save(self, name: str, write: Callable[[Path, int], None]) -> int:
+    def save(
+        self, name: str, write: Callable[[Path, int], None], *, job_id: str | None = None
+    ) -> int:
         """Allocate the next version, let `write(folder, version)` fill a temporary folder, and
-        publish it with one rename. Nothing is published if `write` raises."""
+        publish it with one rename. Nothing is published if `write` raises.
+
+        With a `job_id`, the version is allocated once per job: a second run of the job (its
+        first worker died, or a message was delivered twice) gets the same number, and
+        publishes nothing if the first run got as far as publishing."""
         folder = self._folder(name)
         folder.mkdir(parents=True, exist_ok=True)
-        staging = self.root / _TMP / f"{os.getpid()}-{name}-{uuid.uuid4().hex}"
+        with self._lock(name):
+            version, published = self._claim(folder, job_id)
+        if published:
+            return version
+        staging = self.root / _TMP / f"{_writer_tag()}-{name}-{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
         try:
-            with self._lock(name):
-                version = self._next_version(folder)
             write(staging, version)
-            os.rename(staging, folder / str(version))
+            self._publish(staging, folder / str(version), job_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return version
+
+    def published_by(self, name: str, job_id: str) -> int | None:
+        """The version that training job `job_id` published, if it did."""
+        folder = self._folder(name)
+        if not self._marker(folder, job_id).exists():
+            return None
+        version, published = self._claim(folder, job_id)
+        return version if published else None
 
     def delete(self, name: str, version: int | None = None) -> list[int]:
         """Delete one version or all of them; returns what was deleted. Counters are kept, so a
@@ -168,10 +195,37 @@ class ModelStore:
                 raise ModelNotFound(f"model {name!r} does not exist", field="model_name")
             for v in targets:
                 # Rename first: a reader sees the version whole or not at all.
-                trash = self.root / _TMP / f"{os.getpid()}-deleted-{name}-{v}-{uuid.uuid4().hex}"
+                trash = self.root / _TMP / f"{_writer_tag()}-deleted-{name}-{v}-{uuid.uuid4().hex}"
                 os.rename(self.version_dir(name, v), trash)
                 shutil.rmtree(trash, ignore_errors=True)
         return targets
+
+    def _claim(self, folder: Path, job_id: str | None) -> tuple[int, bool]:
+        """(version, published already) for a job; a fresh version for anything else."""
+        marker = self._marker(folder, job_id) if job_id else None
+        if marker is not None and marker.exists():
+            number, *published = marker.read_text().split()
+            # Published, unless it died between its rename and its marker: the folder says.
+            return int(number), bool(published) or (folder / number).is_dir()
+        version = self._next_version(folder)
+        if marker is not None:
+            marker.parent.mkdir(exist_ok=True)
+            _write_atomic(marker, str(version))
+        return version, False
+
+    def _publish(self, staging: Path, target: Path, job_id: str | None) -> None:
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if job_id is None or not target.is_dir():
+                raise
+            # Another run of the same job published this version first.
+        if job_id is not None:
+            _write_atomic(self._marker(target.parent, job_id), f"{target.name} published")
+
+    def _marker(self, folder: Path, job_id: str) -> Path:
+        assert _JOB_ID.fullmatch(job_id), f"not a job id: {job_id!r}"
+        return folder / _JOBS / job_id
 
     def _next_version(self, folder: Path) -> int:
         counter = folder / ".last_version"
@@ -199,12 +253,25 @@ def member_dir(version_dir: Path, index: int) -> Path:
     return version_dir / "members" / str(index)
 
 
-def _writer_pid(folder: str) -> int | None:
-    head = folder.split("-", 1)[0]
-    return int(head) if head.isdigit() else None
+def _host() -> str:
+    """This machine, as 8 hex digits (a hostname can hold the "-" that separates the parts)."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def _alive(pid: int | None) -> bool:
+def _writer_tag() -> str:
+    return f"{os.getpid()}-{_host()}"
+
+
+def _stale(folder: str) -> bool:
+    """Whether a temporary folder was left by a process of this machine that is gone. Another
+    machine's pids cannot be checked from here: its own processes clear its folders."""
+    pid, host, *_ = [*folder.split("-", 2), "", ""]
+    if host != _host() and re.fullmatch(r"[0-9a-f]{8}", host):
+        return False
+    return not pid_alive(int(pid) if pid.isdigit() else None)
+
+
+def pid_alive(pid: int | None) -> bool:
     if pid is None or pid == os.getpid():
         return False  # unnamed, or ours from before a restart under the same pid: stale
     try:

@@ -1,6 +1,6 @@
 """One training request, start to finish: examples from the request, the ML core, the store.
 
-Runs inside a training worker process (see jobs.py); the API process never imports this.
+Runs inside a training worker process (see jobs/runner.py); the API process never imports this.
 """
 
 from __future__ import annotations
@@ -70,8 +70,10 @@ def train_and_store(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    job_id: str | None = None,
 ) -> ModelCard:
-    """Train the requested model and store it as the next version; nothing is stored on failure."""
+    """Train the requested model and store it as the next version; nothing is stored on failure.
+    A `job_id` makes the publication idempotent: a job run twice stores one version."""
     try:
         trained = train_request(request, on_progress=on_progress, should_cancel=should_cancel)
     except TrainingDiverged as error:
@@ -94,7 +96,7 @@ def train_and_store(
         card = ModelCard(version=version, **card_fields)
         (folder / CARD_FILE).write_text(card.model_dump_json(indent=2))
 
-    version = store.save(request.model_name, write)
+    version = store.save(request.model_name, write, job_id=job_id)
     return store.card(request.model_name, version)
 
 

@@ -72,3 +72,23 @@ def trained(client: TestClient) -> dict[str, Any]:
     response = client.post("/train", json=train_body("shared"))
     assert response.status_code == 201, response.text
     return response.json()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The suite's own database on the machine's Redis (scripts/test makes sure one answers),
+    flushed before and after the session."""
+    import redis
+
+    from tests.cluster import REDIS_DB
+
+    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail("no Redis on 127.0.0.1:6379: scripts/test starts or installs one")
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()

@@ -174,3 +174,45 @@ def test_compose_has_restart_policy() -> None:
     assert restart in {"always", "unless-stopped", "on-failure"} or str(restart).startswith(
         "on-failure:"
     ), f"service `forecast` has no restart policy: {restart!r}"
+
+
+# ---- docker-compose.yml: the scaled topology ---------------------------------------------------
+
+
+def _service(name: str) -> dict[str, Any]:
+    service = _compose()["services"].get(name)
+    assert isinstance(service, dict), f"docker-compose.yml has no service `{name}`"
+    return service
+
+
+def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(str(v).split(":")[0], str(v).split(":")[1]) for v in service.get("volumes", [])]
+
+
+def _command(service: dict[str, Any]) -> str:
+    command = service.get("command", "")
+    return " ".join(command) if isinstance(command, list) else str(command)
+
+
+def test_compose_runs_redis_with_a_healthcheck() -> None:
+    redis = _service("redis")
+    assert str(redis["image"]).startswith("redis:")
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"])
+    assert "--appendonly yes" in _command(redis)  # queued jobs survive its restart
+
+
+def test_compose_api_and_workers_share_one_store_volume_and_redis() -> None:
+    api, worker = _service("forecast"), _service("worker")
+    for service in (api, worker):
+        assert ("models_store", STORE_PATH) in _mounts(service)
+        environment = service["environment"]
+        assert environment["FORECAST_JOBS_BACKEND"] == "celery"
+        assert environment["FORECAST_REDIS_URL"] == "redis://redis:6379/0"
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "WEB_CONCURRENCY" in api["environment"]
+    assert "command" not in api  # the image's CMD: the API
+    assert _command(worker) == "forecast-service worker"
+    assert worker["image"] == api["image"]  # one image, both roles
+    replicas = str(worker["deploy"]["replicas"])
+    assert replicas.isdigit() or replicas.startswith("${WORKER_REPLICAS")
+    assert set(_compose()["volumes"]) == {"models_store", "redis_data"}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from service.jobs import JobManager, JobStatus
+from service.jobs import JobStatus
+from service.jobs.local import LocalJobs
 from service.schemas import TrainRequest
 from service.store import CARD_FILE, MODEL_FILE, ModelStore
 from tests.conftest import tiny_spec, train_body
@@ -80,7 +81,7 @@ def test_writer_killed_mid_save_leaves_no_version(tmp_path: Path) -> None:
 def test_shutdown_cancels_running_jobs_and_stores_nothing(tmp_path: Path) -> None:
     store = ModelStore(tmp_path)
     store.open()
-    manager = JobManager(tmp_path)
+    manager = LocalJobs(tmp_path)
     manager.start()
     request = TrainRequest.model_validate(
         train_body("interrupted", spec=tiny_spec(epochs=20_000, batch_size=4))
@@ -88,11 +89,11 @@ def test_shutdown_cancels_running_jobs_and_stores_nothing(tmp_path: Path) -> Non
     job = manager.submit(request)
     queued = manager.submit(request)
     deadline = time.monotonic() + 120
-    while job.progress is None:
+    while manager.get(job.id).progress is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     manager.shutdown()
-    assert job.status is JobStatus.cancelled
-    assert queued.status is JobStatus.cancelled
+    assert manager.get(job.id).status is JobStatus.cancelled
+    assert manager.get(queued.id).status is JobStatus.cancelled
     assert store.versions("interrupted") == []
     assert list((tmp_path / ".tmp").iterdir()) == []

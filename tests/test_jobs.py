@@ -1,4 +1,4 @@
-"""The job layer alone: worker processes that die or overrun their time limit."""
+"""The local backend alone: worker processes that die or overrun their time limit."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from service.jobs import Job, JobManager, JobStatus
+from service.jobs import Job, JobStatus
+from service.jobs.local import LocalJobs
 from service.schemas import TrainRequest
 from service.store import ModelStore
 from tests.conftest import tiny_spec, train_body
@@ -21,11 +22,16 @@ def request(name: str, **spec: object) -> TrainRequest:
     return TrainRequest.model_validate(train_body(name, spec=tiny_spec(**spec)))
 
 
-def wait(job: Job, *, status: set[JobStatus], timeout: float = 120) -> None:
+def wait(manager: LocalJobs, job: Job, *, status: set[JobStatus], timeout: float = 120) -> Job:
     deadline = time.monotonic() + timeout
-    while job.status not in status:
+    while (job := manager.get(job.id)).status not in status:
         assert time.monotonic() < deadline, f"job stuck in {job.status}"
         time.sleep(0.05)
+    return job
+
+
+def finished(manager: LocalJobs, job: Job, *, timeout: float = 120) -> Job:
+    return wait(manager, job, status={JobStatus.succeeded, JobStatus.failed}, timeout=timeout)
 
 
 @pytest.fixture
@@ -36,55 +42,48 @@ def store(tmp_path: Path) -> ModelStore:
 
 
 @pytest.fixture
-def manager(store: ModelStore) -> Iterator[JobManager]:
-    manager = JobManager(store.root, timeout_seconds=2.0)
+def manager(store: ModelStore, request: pytest.FixtureRequest) -> Iterator[LocalJobs]:
+    """A running backend; `@pytest.mark.parametrize("manager", [seconds], indirect=True)`
+    sets its job timeout (default: long enough for a tiny training on a busy machine)."""
+    manager = LocalJobs(store.root, timeout_seconds=getattr(request, "param", 120.0))
     manager.start()
     yield manager
     manager.shutdown()
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(store: ModelStore) -> None:
-    # A time limit that the first chunk (which compiles the training step) cannot reach.
-    manager = JobManager(store.root, timeout_seconds=120.0)
-    manager.start()
-    try:
-        _kill_mid_training(manager, store)
-    finally:
-        manager.shutdown()
-
-
-def _kill_mid_training(manager: JobManager, store: ModelStore) -> None:
+def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(
+    manager: LocalJobs, store: ModelStore
+) -> None:
     job = manager.submit(request("victim", epochs=20_000, batch_size=4))
     queued = manager.submit(request("queued-behind"))
-    wait(job, status={JobStatus.running})
-    while job.progress is None:  # well into training, not still importing
+    job = wait(manager, job, status={JobStatus.running})
+    while (job := manager.get(job.id)).progress is None:  # well into training, not importing
         time.sleep(0.05)
-    assert job.pid is not None
-    os.kill(job.pid, signal.SIGKILL)
-    wait(job, status={JobStatus.failed, JobStatus.succeeded})
+    assert job.worker_pid is not None
+    os.kill(job.worker_pid, signal.SIGKILL)
+    job = finished(manager, job)
     assert job.status is JobStatus.failed
     assert job.error is not None
     assert "worker died" in job.error["message"]
     assert store.versions("victim") == []
     assert list((store.root / ".tmp").iterdir()) == []
     # The job queued behind it had not started: it runs on the new worker instead of failing.
-    wait(queued, status={JobStatus.succeeded, JobStatus.failed})
-    assert queued.status is JobStatus.succeeded
+    assert finished(manager, queued).status is JobStatus.succeeded
     assert store.versions("queued-behind") == [1]
     # A new worker takes the next job.
     survivor = manager.submit(request("survivor"))
-    wait(survivor, status={JobStatus.succeeded, JobStatus.failed})
-    assert survivor.status is JobStatus.succeeded
+    assert finished(manager, survivor).status is JobStatus.succeeded
     assert store.versions("survivor") == [1]
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("manager", [2.0], indirect=True)
 def test_job_past_its_time_limit_is_stopped_and_marked(
-    manager: JobManager, store: ModelStore
+    manager: LocalJobs, store: ModelStore
 ) -> None:
     job = manager.submit(request("slow", epochs=20_000, batch_size=4))
-    wait(job, status={JobStatus.failed, JobStatus.succeeded}, timeout=60)
+    job = finished(manager, job, timeout=60)
     assert job.status is JobStatus.failed
     assert job.error is not None
     assert "time limit of 2 s" in job.error["message"]
@@ -96,20 +95,19 @@ def test_a_worn_out_worker_is_replaced_between_jobs(store: ModelStore) -> None:
     """XLA never frees what it compiles: a worker past `retire_at` of the system's memory-map
     limit is replaced once its job is done, and jobs queued behind it run in the new one. At 0,
     every job wears its worker out."""
-    manager = JobManager(store.root, retire_at=0.0)
+    manager = LocalJobs(store.root, retire_at=0.0)
     manager.start()
     try:
         jobs = [manager.submit(request(f"r{i}")) for i in range(3)]
 
         async def wait_all() -> list[Job]:  # as a synchronous /train awaits its job
-            return list(await asyncio.gather(*(manager.wait(job) for job in jobs)))
+            return list(await asyncio.gather(*(manager.wait(job.id) for job in jobs)))
 
-        finished = asyncio.run(asyncio.wait_for(wait_all(), timeout=180))
-        assert [job.status for job in finished] == [JobStatus.succeeded] * 3
-        later = manager.submit(request("r3"))
-        wait(later, status={JobStatus.succeeded, JobStatus.failed})
+        done = asyncio.run(asyncio.wait_for(wait_all(), timeout=180))
+        assert [job.status for job in done] == [JobStatus.succeeded] * 3
+        later = finished(manager, manager.submit(request("r3")))
         assert later.status is JobStatus.succeeded
-        assert later.pid not in {job.pid for job in jobs}  # a fresh worker
+        assert later.worker_pid not in {job.worker_pid for job in done}  # a fresh worker
         assert len(store.versions("r3")) == 1
     finally:
         manager.shutdown()

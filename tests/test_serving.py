@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from service.errors import VersionNotFound
 from service.serving import ModelCache
 from service.store import BATCHED_FILE, ModelStore
 from tests.conftest import train_body
@@ -59,6 +60,24 @@ def test_evict_drops_a_version_or_a_model(trained_store: ModelStore) -> None:
     assert len(cache) == 2
     cache.evict("m")
     assert len(cache) == 0
+
+
+def test_a_version_deleted_elsewhere_is_not_served_from_memory(
+    trained_store: ModelStore,
+) -> None:
+    """Another replica deletes a version this one has loaded: the next request is a 404."""
+    cache = ModelCache(trained_store, capacity=8, max_bytes=2**30)
+    cache.get("m", 2)
+    folder = trained_store.version_dir("m", 2)
+    hidden = folder.with_name("hidden")
+    folder.rename(hidden)  # as another process's delete does, first thing
+    try:
+        with pytest.raises(VersionNotFound):
+            cache.get("m", 2)
+        assert len(cache) == 0
+    finally:
+        hidden.rename(folder)
+    assert cache.get("m", 2).card.version == 2
 
 
 def test_card_lists_its_files(trained_store: ModelStore) -> None:

@@ -90,3 +90,40 @@ def test_listing_follows_changes_made_by_another_process(store: ModelStore) -> N
     store.delete("shared", 1)
     assert other.versions("shared") == [2]
     assert other.latest("shared") == 2
+
+
+def test_a_job_saved_twice_publishes_one_version(store: ModelStore) -> None:
+    """A job run twice (its first worker died after publishing, or a message came twice)
+    publishes once: the second save writes nothing and answers the same version."""
+    assert store.save("m", fake_write, job_id="job1") == 1
+    assert store.published_by("m", "job1") == 1
+
+    def must_not_write(folder: Path, version: int) -> None:
+        raise AssertionError("published already")
+
+    assert store.save("m", must_not_write, job_id="job1") == 1
+    assert store.save("m", fake_write, job_id="job2") == 2
+    assert store.versions("m") == [1, 2]
+
+
+def test_a_job_that_died_before_publishing_gets_its_version_again(store: ModelStore) -> None:
+    def dies(folder: Path, version: int) -> None:
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        store.save("m", dies, job_id="job1")
+    assert store.published_by("m", "job1") is None
+    assert store.save("m", fake_write, job_id="other") == 2  # 1 stays the first job's
+    assert store.save("m", fake_write, job_id="job1") == 1
+    assert store.versions("m") == [1, 2]
+    assert list((store.root / ".tmp").iterdir()) == []
+
+
+def test_opening_leaves_other_machines_saves_alone(store: ModelStore) -> None:
+    """A store shared by machines: pids on another machine cannot be checked from here."""
+    theirs = store.root / ".tmp" / "999999-0badcafe-m-1234"
+    dead_here = store.root / ".tmp" / "999999-m-1234"  # no machine in the name: this one's
+    theirs.mkdir()
+    dead_here.mkdir()
+    store.open()
+    assert [p.name for p in (store.root / ".tmp").iterdir()] == [theirs.name]

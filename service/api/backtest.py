@@ -28,7 +28,7 @@ router = APIRouter(tags=["forecast"])
             "model": JobAccepted,
             "description": 'A refit backtest accepted as a job (`"async": true`).',
         },
-        **errors(400, 401, 404, 409, 413, 429),
+        **errors(400, 401, 404, 409, 413, 429, 503),
     },
 )
 async def backtest(
@@ -56,7 +56,7 @@ async def backtest(
     if request.run_async:
         accepted = JobAccepted(job_id=job.id, status_url=f"/jobs/{job.id}")
         return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
-    await jobs.wait(job)
+    job = await jobs.wait(job.id)
     job.raise_error()
     return BacktestResult.model_validate(job.backtest)
 

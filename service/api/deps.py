@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 
-from service.jobs import JobManager
+from service.jobs.backend import JobBackend
 from service.schemas import MODEL_NAME_PATTERN, check_model_name
 from service.serving import ModelCache
 from service.store import ModelStore
@@ -26,14 +26,14 @@ async def get_cache(request: Request) -> ModelCache:
     return cache
 
 
-async def get_jobs(request: Request) -> JobManager:
-    jobs: JobManager = request.app.state.jobs
+async def get_jobs(request: Request) -> JobBackend:
+    jobs: JobBackend = request.app.state.jobs
     return jobs
 
 
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 CacheDep = Annotated[ModelCache, Depends(get_cache)]
-JobsDep = Annotated[JobManager, Depends(get_jobs)]
+JobsDep = Annotated[JobBackend, Depends(get_jobs)]
 NamePath = Annotated[
     str,
     AfterValidator(check_model_name),

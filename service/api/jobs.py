@@ -16,7 +16,7 @@ from service.schemas import (
     TrainResult,
 )
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], responses=errors(401, 404))
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=errors(401, 404, 503))
 
 
 @router.get("", response_model=JobsPublic, dependencies=[Read])
@@ -51,8 +51,8 @@ def job_public(job: Job) -> JobPublic:
         model_name=job.model_name,
         kind=job.kind,
         backtest=backtest,
-        status=job.status.value,
-        created_at=job.created_at,
+        status=job.status,
+        created_at=job.created,
         started_at=job.started_at,
         finished_at=job.finished_at,
         progress=JobProgress.model_validate(job.progress) if job.progress else None,

@@ -19,6 +19,8 @@ _DESCRIPTIONS = {
     409: "The stored version is broken: its files cannot be read.",
     413: "The body is larger than FORECAST_MAX_BODY_BYTES.",
     429: "Too many training jobs queued; retry after Retry-After seconds.",
+    503: "The job queue (Redis, FORECAST_JOBS_BACKEND=celery) does not answer; retry after "
+    "Retry-After seconds. Forecasts are still served.",
 }
 
 

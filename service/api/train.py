@@ -21,7 +21,7 @@ router = APIRouter(tags=["train"])
     response_model=TrainResult,
     responses={
         202: {"model": JobAccepted, "description": 'Accepted as a job (`"async": true`).'},
-        **errors(400, 401, 413, 429),
+        **errors(400, 401, 413, 429, 503),
     },
 )
 async def train(
@@ -43,8 +43,7 @@ async def train(
     if request.run_async:
         accepted = JobAccepted(job_id=job.id, status_url=f"/jobs/{job.id}")
         return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
-    await jobs.wait(job)
-    return result_of(job)
+    return result_of(await jobs.wait(job.id))
 
 
 def result_of(job: Job) -> TrainResult:
