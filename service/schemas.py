@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from service.arrays import ArrayField
 from service.config import get_settings
-from service.forecasting.auto import Candidate, candidate_specs, validates, validation_tail
+from service.forecasting.auto import Candidate, Statistical, candidate_specs, plan, validates
 from service.forecasting.data import Preprocessing
 from service.forecasting.evaluation import Calibration, Scores
 from service.forecasting.pipeline import DEFAULT_EPOCHS
@@ -136,9 +136,9 @@ def _largest_lag(spec: TrainSpec, series: np.ndarray) -> int:
     validate, use up before a first window."""
     if not spec.auto:
         return lag(spec.chain)
-    tail = validation_tail(spec)
+    tail = plan(spec, len(series)).tail
     lags = [
-        lag(c.chain)
+        lag(c.chain, rows=len(series))  # a smoothing prior's warm-up grows with the series
         for c in candidate_specs(spec, series)
         if validates(c, rows=len(series), tail=tail)
     ]
@@ -357,7 +357,17 @@ class ModelCard(BaseModel):
     history: History
     epochs_run: int
     stop_reason: StopReason
-    train_seconds: float
+    train_seconds: float = Field(
+        description="Seconds spent fitting networks: with `auto`, every candidate's and "
+        "retraining's (the parts of the whole are in `timings`)."
+    )
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="Seconds by part: `fitting` (or, with `auto`, `comparing` candidates and "
+        "`retraining` the best), `measuring` (metrics and interval calibration), `saving` "
+        "(the files and exports), and `total`, from the start of training to the version "
+        "stored.",
+    )
     train_examples: int
     data_fingerprint: str
     library_versions: dict[str, str]
@@ -366,6 +376,12 @@ class ModelCard(BaseModel):
     )
     leaderboard: list[Candidate] | None = Field(
         default=None, description="With `auto`: the candidates compared, best first."
+    )
+    statistical: list[Statistical] | None = Field(
+        default=None,
+        description="With `auto`: statistical forecasts scored on the candidates' validation "
+        "origins (the exponential smoothing priors alone, seasonal naive, naive, drift), to set "
+        "the leaderboard's validation MSE beside.",
     )
     ensemble: list[EnsembleMember] = Field(
         default_factory=list,
@@ -411,11 +427,13 @@ class TrainResult(BaseModel):
     epochs_run: int
     stop_reason: StopReason
     train_seconds: float
+    timings: dict[str, float] = Field(default_factory=dict)
     created_at: datetime
     spec: TrainSpec | None = Field(
         default=None, description="The spec trained: with `auto`, the winning choices."
     )
     leaderboard: list[Candidate] | None = None
+    statistical: list[Statistical] | None = None
 
     @classmethod
     def from_card(cls, card: ModelCard) -> TrainResult:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import platform
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +32,6 @@ from service.forecasting.pipeline import (
 from service.forecasting.training import Progress, TrainingCancelled
 from service.schemas import EnsembleMember, History, Metrics, ModelCard, TrainRequest
 from service.store import BATCHED_FILE, CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore, member_dir
-
-if TYPE_CHECKING:
-    import keras
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +72,7 @@ def train_and_store(
 ) -> ModelCard:
     """Train the requested model and store it as the next version; nothing is stored on failure.
     A `job_id` makes the publication idempotent: a job run twice stores one version."""
+    started = time.perf_counter()
     try:
         trained = train_request(request, on_progress=on_progress, should_cancel=should_cancel)
     except TrainingDiverged as error:
@@ -90,9 +89,13 @@ def train_and_store(
     card_fields = _card_fields(request, trained, fingerprint(source, *_targets(request)))
 
     def write(folder: Path, version: int) -> None:
+        saving = time.perf_counter()
         _save_network(trained, folder)
         for index, member in enumerate(trained.ensemble, start=1):
             _save_network(member, member_dir(folder, index))
+        now = time.perf_counter()
+        timings = {**trained.timings, "saving": now - saving, "total": now - started}
+        card_fields["timings"] = {k: round(v, 4) for k, v in timings.items()}
         card = ModelCard(version=version, **card_fields)
         (folder / CARD_FILE).write_text(card.model_dump_json(indent=2))
 
@@ -102,20 +105,22 @@ def train_and_store(
 
 def _save_network(trained: Trained, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    model = trained.network.keras_model()
-    model.save(folder / MODEL_FILE)
-    _export(trained.network, model, folder / ONNX_FILE, folder / BATCHED_FILE)
+    trained.network.keras_model().save(folder / MODEL_FILE)
+    _export(trained.network, folder / ONNX_FILE, folder / BATCHED_FILE)
 
 
-def _export(network: Network, model: keras.Model, onnx: Path, batched: Path) -> None:
+def _export(network: Network, onnx: Path, batched: Path) -> None:
     """Export the serving paths (ONNX Runtime; numpy for large batches), and keep each only if
-    it agrees with Keras on probe windows; without them the version is still served, by Keras."""
-    from service.forecasting.batched import batched_forward, export_batched
+    it agrees on probe windows with the numpy pass over the weights in memory; without them the
+    version is still served, by Keras. (The Keras model built from the same weights is checked
+    against both paths, layer type by layer type, in tests/forecasting/test_inference.py: a
+    Keras forward pass here would cost 0.1-0.2 s per network.)"""
+    from service.forecasting.batched import batched_forward, export_batched, network_forward
     from service.forecasting.export import export_onnx, onnx_forward
 
     probe = np.random.default_rng(0).normal(size=(64, network.timesteps, network.features))
     probe = probe.astype(np.float32)
-    expected = model.predict_on_batch(probe)
+    expected = network_forward(network)(probe)
     # Random windows can drive a trained network's outputs (scaled units) well past 1, and
     # float32 sums then differ between kernels by ~1e-6 of the largest: a wrong export is off
     # by far more than this.
@@ -128,7 +133,7 @@ def _export(network: Network, model: keras.Model, onnx: Path, batched: Path) -> 
             export(network, path)
             np.testing.assert_allclose(load(path)(probe), expected, rtol=1e-5, atol=atol)
         except Exception as error:  # an optimisation; never fail a training for it
-            log.warning("%s export of %s skipped: %r", path.name, model.name, error)
+            log.warning("%s export of %s skipped: %r", path.name, path.parent, error)
             path.unlink(missing_ok=True)
 
 
@@ -143,13 +148,14 @@ def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str)
         "created_at": datetime.now(UTC),
         "spec": trained.spec or request.spec,
         "leaderboard": trained.leaderboard,
+        "statistical": trained.statistical,
         "preprocessing": prep,
         "input_shape": (prep.timesteps, prep.features),
         "metrics": Metrics(**trained.metrics),
         "history": History(**trained.fit.history),
         "epochs_run": trained.fit.epochs_run,
         "stop_reason": trained.fit.stop_reason,
-        "train_seconds": round(sum(t.fit.seconds for t in [trained, *trained.ensemble]), 4),
+        "train_seconds": round(trained.train_seconds, 4),
         "train_examples": trained.examples,
         "data_fingerprint": data_fingerprint,
         "library_versions": library_versions(),

@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.forecasting import transforms
 from service.forecasting.ensemble import SeriesForecaster
-from service.forecasting.evaluation import rolling_forecasts
-from service.forecasting.spec import TrainSpec
+from service.forecasting.evaluation import baseline_forecasts, origins, rolling_forecasts
+from service.forecasting.spec import TrainSpec, WindowSpec
 from service.forecasting.training import Progress, TrainingCancelled, TrainingDiverged, tagged
 from service.forecasting.transforms import Transform
-from service.forecasting.windowing import as_2d
+from service.forecasting.windowing import as_2d, window_count
 
 if TYPE_CHECKING:
     from service.forecasting.pipeline import Trained
 
 PRESETS = ("lstm", "gru", "simple_rnn")
-VALIDATION_ORIGINS = 12
+VALIDATION_ORIGINS = 12  # on a long series; fewer on a short one (see `plan`)
+MIN_VALIDATION_ORIGINS = 4
+DEFAULT_WINDOW = 20  # a candidate's window when the spec gives none, and the series allows it
+MIN_WINDOW = 3
+MIN_WINDOWS = 12  # windows a candidate trains on, at least (4 on a very short series)
 # Each candidate (and each one kept, retrained) holds out the last windows of what it trains on
 # and keeps its weights at their lowest loss, unless the spec sets a fraction: trained to
 # convergence instead, candidates fit the noise of noisy series (trend + season, seed 0, windows
@@ -48,13 +53,24 @@ class Candidate(BaseModel):
     architecture: str
     transforms: list[str]
     window_normalization: str = "none"
+    window: int | None = None  # the window length it was trained with
     validation_mse: float | None  # None: skipped (no budget left, or the data does not allow it)
-    seconds: float
+    seconds: float  # training and validating it
+    fitting: float = Field(default=0.0, exclude=True)  # of which fitting its network
     kept: bool = False  # in the stored ensemble: its validation network, and retrained
     note: str | None = None
 
     def describes(self, spec: TrainSpec) -> bool:
-        return (self.architecture, self.transforms, self.window_normalization) == _described(spec)
+        described = (self.architecture, self.transforms, self.window_normalization, self.window)
+        return described == (*_described(spec), spec.window.length)
+
+
+class Statistical(BaseModel):
+    """A statistical forecast scored on the same validation origins as the candidates: the
+    smoothing priors alone (the candidates' filters with nothing added), and the baselines."""
+
+    name: str
+    validation_mse: float
 
 
 def _described(spec: TrainSpec) -> tuple[str, list[str], str]:
@@ -66,11 +82,35 @@ class TooShortForAuto(ValueError):
     """The series leaves no room for a validation tail."""
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How candidates are validated on a series: `origins` forecasts of `horizon` steps from
+    the end of the series' first rows, `tail` rows held out of their training."""
+
+    horizon: int
+    origins: int
+
+    @property
+    def tail(self) -> int:
+        return self.horizon + self.origins - 1
+
+
+def plan(spec: TrainSpec, rows: int) -> Plan:
+    """A season's horizon (10 steps without one) from 12 origins on a long series; on a short
+    one, fewer origins and a shorter horizon, so that a tenth to a fifth of it is held out and
+    the rest still trains a candidate."""
+    origins = int(np.clip(rows // 10, MIN_VALIDATION_ORIGINS, VALIDATION_ORIGINS))
+    horizon = int(np.clip(min(spec.season_length or 10, rows // 8), 2, 10_000))
+    return Plan(horizon=horizon, origins=origins)
+
+
 def candidate_specs(
     spec: TrainSpec, series: np.ndarray, *, also: np.ndarray | None = None
 ) -> list[TrainSpec]:
-    """The presets (if the architecture is auto) times the transform chains (if those are).
-    A log is offered only when the series, and `also` (the test series), are positive."""
+    """The presets (if the architecture is auto) times the transform chains (if those are),
+    each with its window (the spec's, or one the rows before the validation tail allow). A log
+    is offered only when the series, and `also` (the test series), are positive; the
+    smoothing prior only for a series of one column."""
     data = as_2d(series)
     positive = bool((data > 0).all()) and (also is None or bool((also > 0).all()))
     if spec.architecture == "auto":
@@ -81,64 +121,113 @@ def candidate_specs(
         {"transforms": spec.chain, "window_normalization": spec.series_normalization}
     ]
     if spec.transforms == "auto":
-        norm = spec.window_normalization or "none"
-        options = [
-            {"transforms": [], "window_normalization": norm},
-            {"transforms": [], "window_normalization": "last"},  # a level, not learnt
-            {"transforms": [Transform(type="difference")], "window_normalization": "none"},
-        ]
-        if positive:  # a multiplicative season or growth made additive, then as above
-            log = Transform(type="log")
-            diff = Transform(type="difference")
-            options.append({"transforms": [log, diff], "window_normalization": "none"})
-            options.append({"transforms": [log], "window_normalization": "last"})
-        if spec.season_length:
-            seasonal = Transform(type="seasonal_difference", season_length=spec.season_length)
-            options.append({"transforms": [seasonal], "window_normalization": "none"})
+        options = _transform_options(spec, positive=positive, columns=data.shape[1])
     unique = {repr(o): o for o in options}.values()  # "last" twice when the spec asked for it
     held_out = VALIDATION_FRACTION if spec.validation_fraction is None else spec.validation_fraction
-    return [
+    rows = len(data) - plan(spec, len(data)).tail
+    candidates = [
         spec.model_copy(
             update={**arch, **option, "interval_horizon": 0, "validation_fraction": held_out}
         )
         for arch in archs
         for option in unique
     ]
+    return _with_windows(candidates, spec, rows)
 
 
-def validation_horizon(spec: TrainSpec) -> int:
-    return spec.season_length or min(spec.window.length, 10)
+def _transform_options(spec: TrainSpec, *, positive: bool, columns: int) -> list[dict[str, object]]:
+    log, diff = Transform(type="log"), Transform(type="difference")
+    options: list[dict[str, object]] = [
+        {"transforms": [], "window_normalization": "last"},  # a level, not learnt
+        {"transforms": [diff], "window_normalization": "none"},
+    ]
+    if spec.window_normalization is not None:  # the spec's own, as well
+        options.insert(0, {"transforms": [], "window_normalization": spec.window_normalization})
+    # Plain levels with standard scaling are not offered unasked: they cannot follow a level
+    # they have not seen, and were the worst candidates by far on bench/accuracy.py's tuning
+    # series (holdout MSE 11-12x the best statistical model's, geometric mean, as trained on
+    # the whole series).
+    if positive:  # a multiplicative season or growth made additive, then as above
+        options.append({"transforms": [log, diff], "window_normalization": "none"})
+        options.append({"transforms": [log], "window_normalization": "last"})
+    if spec.season_length:
+        seasonal = Transform(type="seasonal_difference", season_length=spec.season_length)
+        options.append({"transforms": [seasonal], "window_normalization": "none"})
+    if columns == 1:  # the network learns what exponential smoothing leaves
+        smooth = Transform(type="smoothing", season_length=spec.season_length)
+        options.append({"transforms": [smooth], "window_normalization": "none"})
+        if positive:
+            options.append({"transforms": [log, smooth], "window_normalization": "none"})
+    return options
 
 
-def validation_tail(spec: TrainSpec) -> int:
-    """Rows at the end of the series that candidates are validated on, not trained on."""
-    return validation_horizon(spec) + VALIDATION_ORIGINS - 1
+def _with_windows(candidates: list[TrainSpec], spec: TrainSpec, rows: int) -> list[TrainSpec]:
+    """The spec's window when it gives one. Else 20 steps, fewer when the `rows` a candidate
+    trains on leave less than three windows' worth after the transforms' lag: one length for
+    the candidates with a smoothing prior and one for the others (whose windows must see the
+    season themselves), so that candidates share compiled training steps."""
+    if "window" in spec.model_fields_set:
+        return candidates
+    families: dict[bool, int] = {}
+    for candidate in candidates:
+        smooth = _smoothed(candidate)
+        lag = transforms.lag(candidate.chain, rows=rows)
+        families[smooth] = max(families.get(smooth, 0), lag)
+    lengths = {
+        smooth: int(np.clip((rows - lag) // 3, MIN_WINDOW, DEFAULT_WINDOW))
+        for smooth, lag in families.items()
+    }
+    return [
+        c.model_copy(update={"window": WindowSpec(length=lengths[_smoothed(c)])})
+        for c in candidates
+    ]
+
+
+def _smoothed(spec: TrainSpec) -> bool:
+    return any(step.type == "smoothing" for step in spec.chain)
+
+
+def padding(candidate: TrainSpec, rows: int) -> tuple[int, int]:
+    """The training and validation windows the candidate has when retrained on all `rows`: its
+    validation training is padded to them, so that both share one compiled step."""
+    window = candidate.window
+    windows = window_count(
+        rows - transforms.lag(candidate.chain, rows=rows), length=window.length,
+        stride=window.stride,
+    )  # fmt: skip
+    held = min(round(windows * (candidate.validation_fraction or 0.0)), windows - 1)
+    return windows - max(held, 0), max(held, 0)
 
 
 def validates(candidate: TrainSpec, *, rows: int, tail: int) -> bool:
     """Whether a series of `rows` leaves the candidate enough to train on before the tail."""
-    needed = transforms.lag(candidate.chain) + candidate.window.length + 1
-    return rows - tail >= needed + VALIDATION_ORIGINS
+    train_rows = rows - tail
+    needed = transforms.lag(candidate.chain, rows=train_rows) + candidate.window.length + 1
+    return train_rows >= needed + min(MIN_WINDOWS, max(4, train_rows // 4))
 
 
 def choose(
     spec: TrainSpec,
     series: np.ndarray,
     *,
-    train: Callable[[TrainSpec, np.ndarray, Callable[[Progress], None] | None], Trained],
+    train: Callable[
+        [TrainSpec, np.ndarray, Callable[[Progress], None] | None, tuple[int, int]], Trained
+    ],
     forecaster: Callable[[Trained], SeriesForecaster],
     on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     test_series: np.ndarray | None = None,
-) -> tuple[list[Trained], list[Candidate]]:
+) -> tuple[list[Trained], list[Candidate], list[Statistical]]:
     """The best ENSEMBLE_SIZE candidates by rolling-origin validation MSE, best first, as
-    trained for validation (on the series less its last `excluded_rows`), and the leaderboard.
+    trained for validation (on the series less its last `excluded_rows`), the leaderboard, and
+    the statistical forecasts' scores on the same origins.
 
-    `train(spec, series, on_progress)` trains a candidate, `forecaster(trained)` serves it:
+    `train(spec, series, on_progress, pad_rows)` trains a candidate, `forecaster(trained)`
+    serves it:
     passed in so the ML core's training function is used as is (and tests can count calls)."""
     data = as_2d(series)
-    horizon = validation_horizon(spec)
-    tail = validation_tail(spec)
+    validation = plan(spec, len(data))
+    tail = validation.tail
     specs = candidate_specs(spec, data, also=test_series)
     # `max_seconds` is shared by every training: these and the retrainings after them.
     share = len(specs) / (len(specs) + ENSEMBLE_SIZE)
@@ -146,6 +235,7 @@ def choose(
     started = time.monotonic()
     board: list[Candidate] = []
     scored: list[tuple[float, int, Trained]] = []  # (validation MSE, index into specs, network)
+    priors: dict[str, float] = {}
     diverged: list[str] = []
     for index, candidate in enumerate(specs):
         architecture, chain, normalization = _described(candidate)
@@ -153,6 +243,7 @@ def choose(
             architecture=architecture,
             transforms=chain,
             window_normalization=normalization,
+            window=candidate.window.length,
             validation_mse=None,
             seconds=0.0,
         )
@@ -177,19 +268,22 @@ def choose(
                     networks=len(specs),
                     stage="comparing candidates",
                 ),
+                padding(candidate, len(data)),
             )
         except TrainingDiverged as error:
             entry.note, entry.seconds = "training diverged", round(time.monotonic() - t0, 3)
             diverged.append(str(error))
             continue
         trained.excluded_rows = tail
+        entry.fitting = trained.fit.seconds
         rolled = rolling_forecasts(
-            forecaster(trained), data, horizon=horizon, count=VALIDATION_ORIGINS
+            forecaster(trained), data, horizon=validation.horizon, count=validation.origins
         )
         entry.validation_mse = float(np.mean((rolled.actuals - rolled.forecasts) ** 2))
         entry.seconds = round(time.monotonic() - t0, 3)
         if np.isfinite(entry.validation_mse):
             scored.append((entry.validation_mse, index, trained))
+        _score_prior(trained, data, rolled.origins, validation, priors)
     if not scored and diverged:
         raise TrainingDiverged(f"every candidate diverged; the first: {diverged[0]}")
     if not scored:
@@ -200,6 +294,52 @@ def choose(
     best = sorted(scored, key=lambda s: s[:2])[:ENSEMBLE_SIZE]
     for _, index, _ in best:
         board[index].kept = True
-    return [trained for _, _, trained in best], sorted(
-        board, key=lambda c: (c.validation_mse is None, c.validation_mse)
+    starts = [int(o) for o in rolling_origins(len(data), validation, first=1)]
+    statistical = _baselines(data, starts, validation, spec.season_length) + [
+        Statistical(name=name, validation_mse=value) for name, value in priors.items()
+    ]
+    return (
+        [trained for _, _, trained in best],
+        sorted(board, key=lambda c: (c.validation_mse is None, c.validation_mse)),
+        sorted(statistical, key=lambda s: s.validation_mse),
     )
+
+
+def rolling_origins(rows: int, validation: Plan, *, first: int) -> list[int]:
+    return origins(rows, horizon=validation.horizon, count=validation.origins, first=first)
+
+
+def _score_prior(
+    trained: Trained, data: np.ndarray, starts: list[int], validation: Plan,
+    priors: dict[str, float],
+) -> None:  # fmt: skip
+    """The candidate's smoothing filter alone (nothing added to its forecasts), once per prior."""
+    chain = trained.preprocessing.transforms
+    if not any(step.type == "smoothing" for step in chain):
+        return
+    smooth = chain[-1]
+    assert smooth.fitted is not None
+    name = f"{'log ' if len(chain) > 1 else ''}exponential smoothing ({smooth.fitted.trend} trend)"
+    if name in priors:
+        return
+    zeros = np.zeros((len(starts), data.shape[1]))
+    forecasts = transforms.recurse(
+        chain, data, np.asarray(starts), horizon=validation.horizon, back=1,
+        step=lambda top, t: zeros,
+    )  # fmt: skip
+    actuals = np.stack([data[o : o + validation.horizon] for o in starts])
+    priors[name] = float(np.mean((actuals - forecasts) ** 2))
+
+
+def _baselines(
+    data: np.ndarray, starts: list[int], validation: Plan, season_length: int | None
+) -> list[Statistical]:
+    actuals = np.stack([data[o : o + validation.horizon] for o in starts])
+    forecasts = baseline_forecasts(
+        data, starts, horizon=validation.horizon, season_length=season_length
+    )
+    names = {"naive": "naive", "drift": "drift", "seasonal_naive": "seasonal naive"}
+    return [
+        Statistical(name=names[k], validation_mse=float(np.mean((actuals - v) ** 2)))
+        for k, v in forecasts.items()
+    ]

@@ -34,6 +34,10 @@ class SeriesForecaster(Protocol):
 
     def forecast(self, series: np.ndarray, *, horizon: int) -> np.ndarray: ...
 
+    def forecast_from(
+        self, series: np.ndarray, origins: Sequence[int], *, horizon: int
+    ) -> np.ndarray: ...
+
 
 class Ensemble:
     """The mean of its members' predictions. Every member forecasts the same columns of the same
@@ -64,4 +68,10 @@ class Ensemble:
 
     def forecast(self, series: np.ndarray, *, horizon: int) -> np.ndarray:
         """Each member's recursive forecast (its own predictions fed back), averaged."""
-        return np.mean([m.forecast(series, horizon=horizon) for m in self.members], axis=0)
+        return self.forecast_from(series, [len(series)], horizon=horizon)[0]
+
+    def forecast_from(
+        self, series: np.ndarray, origins: Sequence[int], *, horizon: int
+    ) -> np.ndarray:
+        forecasts = [m.forecast_from(series, origins, horizon=horizon) for m in self.members]
+        return np.mean(forecasts, axis=0)

@@ -36,7 +36,7 @@ def rolling_forecasts(
 ) -> RollingForecasts:
     data = as_2d(series)
     starts = origins(len(data), horizon=horizon, count=count, first=forecaster.min_history)
-    forecasts = np.stack([forecaster.forecast(data[:o], horizon=horizon) for o in starts])
+    forecasts = forecaster.forecast_from(data, starts, horizon=horizon)
     actuals = np.stack([data[o : o + horizon] for o in starts])
     return RollingForecasts(starts, forecasts, actuals)
 

@@ -7,6 +7,7 @@ transforms (log, differences), per-window normalisation, scaling; each undone on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -92,46 +93,46 @@ class Forecaster:
 
     def forecast(self, series: np.ndarray, *, horizon: int) -> np.ndarray:
         """`horizon` steps past the end of the series, each prediction fed back as input."""
+        return self.forecast_from(series, [len(series)], horizon=horizon)[0]
+
+    def forecast_from(
+        self, series: np.ndarray, origins: Sequence[int], *, horizon: int
+    ) -> np.ndarray:
+        """(origins, horizon, columns): from each origin o, `horizon` steps forecast from
+        series[:o] alone, each prediction fed back as input. All origins advance together, one
+        model call per step, so a backtest or a calibration costs `horizon` calls, not
+        origins x horizon."""
         window = self.prep.window
         assert window is not None, "only series models forecast ahead"
         assert self.prep.recursive, "only a model predicting every column forecasts ahead"
         data = as_2d(series)
+        starts = np.asarray(origins, dtype=np.int64)
+        assert len(starts) and starts.min() >= self.min_history, "each origin needs a window"
         if not self.prep.transforms and self.prep.window_normalization == "none":
-            return self._forecast_scaled(data, horizon=horizon)
-        if not self.prep.transforms and self.prep.window_normalization == "last":
-            return self._forecast_relative(data, horizon=horizon)
-        history = transforms.levels(self.prep.transforms, data, room=horizon)
-        top = history[-1]
-        for t in range(len(data), len(data) + horizon):
-            x = top[t - window.length : t : window.sampling_rate][None, ...]
-            transforms.fill(self.prep.transforms, history, t, self.predict(x)[0])
-        return history[0][len(data) :]
+            return self._forecast_scaled(data, starts, horizon=horizon)
+        length, rate = window.length, window.sampling_rate
+        return transforms.recurse(
+            self.prep.transforms,
+            data,
+            starts,
+            horizon=horizon,
+            back=length,
+            step=lambda top, t: self.predict(top[t - length : t : rate].swapaxes(0, 1)),
+        )
 
-    def _forecast_scaled(self, data: np.ndarray, *, horizon: int) -> np.ndarray:
+    def _forecast_scaled(self, data: np.ndarray, starts: np.ndarray, *, horizon: int) -> np.ndarray:
         """The same recursion, all in scaled units (the targets' scaler is the inputs' when
         nothing else stands between them): one model call per step and nothing else."""
         window = self.prep.window
         assert window is not None
-        tail = self.prep.x_scaler.transform(data[-window.length :])
-        buffer = np.concatenate([tail, np.zeros((horizon, self.prep.features))])
-        buffer = buffer.astype(np.float32)
+        rows = starts[:, None] + np.arange(-window.length, 0)[None, :]  # (origins, length)
+        tail = self.prep.x_scaler.transform(data[rows])
+        room = np.zeros((len(starts), horizon, self.prep.features))
+        buffer = np.concatenate([tail, room], axis=1).astype(np.float32)
         for h in range(horizon):
-            x = buffer[h : h + window.length : window.sampling_rate][None, ...]
-            buffer[window.length + h] = self.forward(x)[0]
-        return self.prep.y_scaler.inverse(buffer[window.length :].astype(np.float64))
-
-    def _forecast_relative(self, data: np.ndarray, *, horizon: int) -> np.ndarray:
-        """The same recursion for windows relative to their last value (the series default),
-        on a plain buffer: the window, less its last row, scaled; the output unscaled, plus it."""
-        window = self.prep.window
-        assert window is not None
-        buffer = np.concatenate([data[-window.length :], np.zeros((horizon, self.prep.features))])
-        x_scaler, y_scaler = self.prep.x_scaler, self.prep.y_scaler
-        for h in range(horizon):
-            x = buffer[h : h + window.length : window.sampling_rate]
-            scaled = x_scaler.transform(x - x[-1]).astype(np.float32)[None, ...]
-            buffer[window.length + h] = y_scaler.inverse(self.forward(scaled)[0]) + x[-1]
-        return buffer[window.length :]
+            x = buffer[:, h : h + window.length : window.sampling_rate]
+            buffer[:, window.length + h] = self.forward(x)
+        return self.prep.y_scaler.inverse(buffer[:, window.length :].astype(np.float64))
 
 
 def keras_forward(model: keras.Model) -> Forward:

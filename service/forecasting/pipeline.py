@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from service.forecasting import transforms
-from service.forecasting.auto import Candidate, choose
+from service.forecasting.auto import Candidate, Statistical, choose, padding
 from service.forecasting.batched import network_forward
 from service.forecasting.data import DataKind, Examples, Preprocessing, series_examples
 from service.forecasting.ensemble import Ensemble, SeriesForecaster
@@ -69,9 +69,17 @@ class Trained:
     calibration: Calibration | None = None
     spec: TrainSpec | None = None  # the spec trained, once `auto` choices are made
     leaderboard: list[Candidate] | None = None  # the candidates `auto` compared
+    statistical: list[Statistical] | None = None  # and the statistical forecasts beside them
     ensemble: list[Trained] = field(default_factory=list)  # networks averaged with this one
     held_out: int | None = None  # series models: the row of the first target held out
     excluded_rows: int = 0  # trained on the series less its last rows (auto's validation tail)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds, by part
+    fitting_seconds: float | None = None  # every network's fit, candidates' too (auto)
+
+    @property
+    def train_seconds(self) -> float:
+        """Seconds spent fitting networks: this one's, or all that `auto` trained."""
+        return self.fitting_seconds if self.fitting_seconds is not None else self.fit.seconds
 
     def forecaster(self) -> SeriesForecaster:
         """Served as the version will be: this network, averaged with its ensemble's."""
@@ -80,7 +88,13 @@ class Trained:
         return members[0] if len(members) == 1 else Ensemble(members)
 
 
-def fit_config(spec: TrainSpec, n_examples: int, *, variance_ratio: float = 1.0) -> FitConfig:
+def fit_config(
+    spec: TrainSpec,
+    n_examples: int,
+    *,
+    variance_ratio: float = 1.0,
+    pad_rows: tuple[int, int] = (0, 0),
+) -> FitConfig:
     """The spec's training numbers, with measured defaults for the ones it leaves out.
 
     The default tolerance is a millionth of the targets' own variance, whatever the scaled units
@@ -98,6 +112,7 @@ def fit_config(spec: TrainSpec, n_examples: int, *, variance_ratio: float = 1.0)
         tolerance=spec.tolerance or default_tolerance,
         max_seconds=spec.max_seconds,
         seed=spec.seed,
+        pad_rows=pad_rows,
     )
 
 
@@ -108,9 +123,13 @@ def train_series(
     test_series: np.ndarray | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    pad_rows: tuple[int, int] = (0, 0),
 ) -> Trained:
-    """Window the series (after its transforms), train, and measure one-step forecasts in
-    original units, each beside the baselines on the same points."""
+    """Window the series (after its transforms, fitted to it), train, and measure one-step
+    forecasts in original units, each beside the baselines on the same points. `pad_rows`:
+    see FitConfig."""
+    if spec.chain:
+        spec = spec.model_copy(update={"transforms": transforms.fit(spec.chain, as_2d(series))})
     data = series_examples(
         transforms.levels(spec.chain, as_2d(series))[-1][transforms.lag(spec.chain) :],
         window=spec.window,
@@ -120,14 +139,19 @@ def train_series(
     spec = resolve_series_defaults(spec, len(data))
     fitted, validation = data.split(spec.validation_fraction or 0.0)
     prep = _preprocessing(spec, fitted, kind="series")
-    network, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
+    network, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel, pad_rows)
     trained = Trained(network, prep, {}, result, len(fitted), spec=spec)
     if validation is not None:
         first = transforms.lag(spec.chain) + spec.window.length
         trained.held_out = first + len(fitted) * spec.window.stride
+    measuring = time.perf_counter()
     trained.metrics, trained.calibration = _measure(
         trained.forecaster(), spec, series, test_series, held_out=trained.held_out
     )
+    trained.timings = {
+        "fitting": result.seconds,
+        "measuring": time.perf_counter() - measuring,
+    }
     return trained
 
 
@@ -174,11 +198,11 @@ def train_auto(
     best few on the whole series (sharing what is left of `max_seconds`) and keep those and the
     networks that validated them as one ensemble, measured as it will be served."""
     started = time.monotonic()
-    validated, board = choose(
+    validated, board, statistical = choose(
         spec,
         series,
-        train=lambda candidate, data, report: train_series(
-            candidate, data, on_progress=report, should_cancel=should_cancel
+        train=lambda candidate, data, report, pad: train_series(
+            candidate, data, on_progress=report, should_cancel=should_cancel, pad_rows=pad
         ),
         on_progress=on_progress,
         forecaster=Trained.forecaster,
@@ -208,6 +232,7 @@ def train_auto(
                     on_progress, network=rank + 1, networks=len(kept), stage="retraining the best"
                 ),
                 should_cancel=should_cancel,
+                pad_rows=padding(candidate, len(series)),
             )
         except TrainingDiverged:
             _note(board, candidate, "diverged when retrained on the whole series")
@@ -226,7 +251,9 @@ def train_auto(
     # with the intervals the request asked for: calibrated on the whole ensemble.
     trained.spec = trained.spec.model_copy(update={"interval_horizon": spec.interval_horizon})
     trained.ensemble, trained.leaderboard = members[1:], board
+    trained.statistical = statistical
     held_out = [m.held_out for m in members if m.held_out is not None]
+    measuring = time.perf_counter()
     trained.metrics, trained.calibration = _measure(
         trained.forecaster(),
         trained.spec,
@@ -234,6 +261,15 @@ def train_auto(
         test_series,
         # The first row every network held out (more transforms, fewer windows to split).
         held_out=max(held_out) if held_out else None,
+    )
+    retrained = members[: len(members) - len(validated)]
+    trained.timings = {
+        "comparing": sum(entry.seconds for entry in board),
+        "retraining": sum(sum(m.timings.values()) for m in retrained),
+        "measuring": time.perf_counter() - measuring,
+    }
+    trained.fitting_seconds = sum(entry.fitting for entry in board) + sum(
+        m.fit.seconds for m in retrained
     )
     return trained
 
@@ -272,13 +308,15 @@ def _fit(
     validation: Examples | None,
     on_progress: Callable[[Progress], None] | None,
     should_cancel: Callable[[], bool] | None,
+    pad_rows: tuple[int, int] = (0, 0),
 ) -> tuple[Network, FitResult]:
     x, y = _scaled(prep, fitted)
+    ratio = _variance_ratio(prep, fitted)
     network, result = fit(
         spec.resolved_layers(),
         x,
         y,
-        config=fit_config(spec, len(fitted), variance_ratio=_variance_ratio(prep, fitted)),
+        config=fit_config(spec, len(fitted), variance_ratio=ratio, pad_rows=pad_rows),
         validation=_scaled(prep, validation) if validation is not None else None,
         on_progress=on_progress,
         should_cancel=should_cancel,

@@ -137,18 +137,20 @@ def _initial_states_grid(
     for c, r in enumerate(used):
         init[r, :, :, c + 1] = 1.0
     shape = (grid, columns, k + 1)
-    params = [np.broadcast_to(p[:, None, None], shape).reshape(-1) for p in (alpha, beta, gamma, phi)]
-    forecasts, _ = _filter(
-        data.reshape(w, -1), *params, init.reshape(rows, -1), season=form.season_length or 1
+    a, b, g, p = (
+        np.broadcast_to(v[:, None, None], shape).reshape(-1) for v in (alpha, beta, gamma, phi)
     )
-    forecasts = forecasts.reshape(w, grid, columns, k + 1)
-    residual = y[:, None, :] - forecasts[..., 0]  # (w, grid, columns)
-    effect = forecasts[..., 1:]  # (w, grid, columns, k)
+    forecasts, _ = _filter(
+        data.reshape(w, -1), a, b, g, p, init.reshape(rows, -1), season=form.season_length or 1
+    )
+    forecasts = forecasts.reshape(w, grid, columns, k + 1).transpose(1, 2, 0, 3)
+    residual = y.T[None] - forecasts[..., 0]  # (grid, columns, w)
+    effect = forecasts[..., 1:]  # (grid, columns, w, k)
+    # Least squares for every grid point at once; the pseudo-inverse takes the level/season
+    # trade-off (a constant moved between them changes no forecast) by the smallest states.
+    solution = np.einsum("gckw,gcw->gck", np.linalg.pinv(effect), residual)
     out = np.zeros((rows, grid, columns))
-    for g in range(grid):
-        for c in range(columns):
-            solution, *_ = np.linalg.lstsq(effect[:, g, c], residual[:, g, c], rcond=None)
-            out[used, g, c] = solution
+    out[used] = solution.transpose(2, 0, 1)
     return out
 
 
@@ -217,7 +219,8 @@ def _fit_form(y: np.ndarray, season_length: int | None, trend: Trend) -> tuple[P
     sse_fine = _sse(y, fine, form)
     best = fine[int(np.argmin(sse_fine))]
     value = float(np.min(sse_fine))
-    params = Params(trend, season_length, *best, warm)  # type: ignore[arg-type]
+    alpha, beta, gamma, phi = (float(v) for v in best)
+    params = Params(trend, season_length, alpha, beta, gamma, phi, warm)
     return params, _aicc(value, rows=len(y) - warm, free=_free(params))
 
 
@@ -247,7 +250,7 @@ def _refine(best: np.ndarray, trend: Trend, season_length: int | None) -> np.nda
         for a, b, g, p in itertools.product(alphas, betas, gammas, phis)
         if b <= a and g <= 1 - a
     ]
-    return np.array(points or [best])
+    return np.array(points) if points else best[None]
 
 
 def _sse(y: np.ndarray, grid: np.ndarray, form: Params) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.forecasting.transforms import Transform
+from service.forecasting.transforms import Transform, check_chain
 
 
 class LayerType(StrEnum):
@@ -165,6 +165,7 @@ class TrainSpec(BaseModel):
         if self.layers is not None and self.units is not None:
             raise ValueError("`units` applies to presets; set units on each layer instead")
         check_stack(self.resolved_layers())
+        check_chain(self.chain)
         return self
 
     @property

@@ -52,6 +52,9 @@ class FitConfig:
     max_seconds: float | None = None
     chunk_epochs: int = 50
     seed: int = 0
+    # Pad the training and validation rows to at least these, so that trainings of slightly
+    # different sizes (auto's candidates and their retrainings) share one compiled step.
+    pad_rows: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -249,8 +252,10 @@ class _StepKey:
             timesteps=timesteps,
             features=features,
             outputs=y.shape[1],
-            rows=padded_rows(n),
-            validation_rows=padded_rows(len(validation[0])) if validation is not None else 0,
+            rows=padded_rows(max(n, config.pad_rows[0])),
+            validation_rows=(
+                padded_rows(max(len(validation[0]), config.pad_rows[1])) if validation else 0
+            ),
             batch=batch,
             batches=math.ceil(n / batch),
             optimizer=config.optimizer,
@@ -301,7 +306,9 @@ class _Step:
         self.optimizer.build(self.variables)
         self.best_loss = tf.Variable(math.inf, dtype=tf.float32, trainable=False)
         self.best = [tf.Variable(v, trainable=False) for v in self.variables]
-        self.chunk = tf.function(self._chunk, jit_compile=True)
+        # A function of its own per step (not the shared method): TensorFlow counts traces per
+        # Python function and would warn of "retracing" as each new step traces once.
+        self.chunk = tf.function(lambda *args: self._chunk(*args), jit_compile=True)
 
     @property
     def learning_rate(self) -> float:

@@ -1,34 +1,65 @@
 """Series transforms fitted before windowing and inverted on every prediction.
 
 A chain of steps turns the series y into levels: level 0 is y, level k is step k applied to
-level k-1 (log, differences of order 1 or 2, or a seasonal difference). The network learns the
-last level. Levels are kept at the series' own time index, NaN where a step has no value yet (the
-first `order` or `season_length` samples), so inverting a prediction made for time t reads the
-actual values of the lower levels just before t.
+level k-1 (log, differences of order 1 or 2, a seasonal difference, or the innovations of an
+exponential smoothing filter fitted to the series: forecasting/smoothing.py). The network learns
+the last level. Levels are kept at the series' own time index, NaN where a step has no value yet
+(the first `order` or `season_length` samples, the smoothing's warm-up), so inverting a
+prediction made for time t reads the actual values of the lower levels just before t.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.forecasting import smoothing
 
-class Transform(BaseModel):
-    """One step: `log` (positive data only), `difference` (order 1 or 2) or
-    `seasonal_difference` (y[t] - y[t - season_length])."""
+
+class Fitted(BaseModel):
+    """A smoothing step's parameters, fitted to the training series."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["log", "difference", "seasonal_difference"]
+    trend: Literal["none", "additive", "damped"]
+    alpha: float
+    beta: float
+    gamma: float
+    phi: float
+    warmup: int = Field(description="Rows each series' initial states are estimated from.")
+
+
+class Transform(BaseModel):
+    """One step: `log` (positive data only), `difference` (order 1 or 2),
+    `seasonal_difference` (y[t] - y[t - season_length]) or `smoothing` (the innovations of an
+    additive exponential smoothing filter with the given trend form and optional season, fitted
+    to the training series; its fitted parameters are stored with the model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["log", "difference", "seasonal_difference", "smoothing"]
     order: int = Field(default=1, ge=1, le=2, description="difference only")
     season_length: int | None = Field(default=None, ge=2, le=10_000)
+    trend: Literal["auto", "none", "additive", "damped"] = Field(
+        default="auto", description="smoothing only: the trend form (auto: lowest AICc)"
+    )
+    fitted: Fitted | None = Field(
+        default=None, description="smoothing only: set when the model is trained"
+    )
 
     @model_validator(mode="after")
     def _season_for_seasonal(self) -> Transform:
-        if (self.type == "seasonal_difference") != (self.season_length is not None):
-            raise ValueError("season_length goes with (and only with) seasonal_difference")
+        if self.type == "seasonal_difference" and self.season_length is None:
+            raise ValueError("seasonal_difference needs its season_length")
+        if self.type in ("log", "difference") and self.season_length is not None:
+            raise ValueError(
+                f"season_length goes with seasonal_difference or smoothing, not {self.type}"
+            )
+        if self.type != "smoothing" and (self.trend != "auto" or self.fitted is not None):
+            raise ValueError("trend (and fitted parameters) go with smoothing only")
         return self
 
     @property
@@ -36,12 +67,36 @@ class Transform(BaseModel):
         """Samples this step needs before its first value."""
         if self.type == "difference":
             return self.order
+        if self.type == "smoothing":
+            if self.fitted is not None:
+                return self.fitted.warmup
+            return smoothing.warmup_rows("additive", self.season_length, rows=10**9)
         return self.season_length or 0
+
+    @property
+    def params(self) -> smoothing.Params:
+        assert self.fitted is not None, "a smoothing step is fitted before it is applied"
+        f = self.fitted
+        return smoothing.Params(
+            f.trend, self.season_length, f.alpha, f.beta, f.gamma, f.phi, f.warmup
+        )
+
+    def fit(self, below: np.ndarray) -> Transform:
+        """This step with its parameters fitted to the level below (the training series')."""
+        if self.type != "smoothing":
+            return self
+        p = smoothing.fit(below[:, 0], season_length=self.season_length, trend=self.trend)
+        fitted = Fitted(
+            trend=p.trend, alpha=p.alpha, beta=p.beta, gamma=p.gamma, phi=p.phi, warmup=p.warmup
+        )
+        return self.model_copy(update={"fitted": fitted})
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         out = np.full_like(x, np.nan)
         if self.type == "log":
             return np.log(x)
+        if self.type == "smoothing":
+            return x - smoothing.one_step(self.params, x)
         if self.type == "difference":
             diff = np.diff(x, n=self.order, axis=0)
             out[self.order :] = diff
@@ -50,11 +105,13 @@ class Transform(BaseModel):
         out[m:] = x[m:] - x[:-m]
         return out
 
-    def invert(self, value: np.ndarray, below: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def invert(self, value: np.ndarray, below: np.ndarray, t: np.ndarray | int) -> np.ndarray:
         """The level below at times t, from this level's `value` there and the level below's
         actual values before t (`below` is indexed by time)."""
         if self.type == "log":
             return np.exp(value)
+        if self.type == "smoothing":
+            return smoothing.one_step(self.params, below)[t] + value
         if self.type == "difference" and self.order == 1:
             return below[t - 1] + value
         if self.type == "difference":
@@ -62,9 +119,61 @@ class Transform(BaseModel):
         return below[t - self.lag] + value
 
 
-def lag(chain: list[Transform]) -> int:
-    """Leading samples the whole chain loses: the first time the last level has a value."""
-    return sum(step.lag for step in chain)
+    def recursion(
+        self, level_below: np.ndarray, origins: np.ndarray, buffer: np.ndarray, start: int
+    ) -> Callable[[np.ndarray, int], np.ndarray]:
+        """Inverting, one step at a time, a forecast made from several origins at once:
+        `buffer` (time, origins, columns) holds the level below from `start` rows before each
+        origin and is filled as the forecast goes; the function maps this level's values at
+        buffer row t to the level below's there. (`level_below` is the whole series' level,
+        for steps that need more history than the buffer holds.)"""
+        if self.type == "smoothing":
+            states = smoothing.states_at(self.params, level_below, origins)
+            return smoothing.Recursion(self.params, states, origins).next_value
+        return lambda value, t: self.invert(value, buffer, t)
+
+    @property
+    def memory(self) -> int:
+        """Rows of the level below that inverting one value reads (from the buffer)."""
+        if self.type in ("log", "smoothing"):
+            return 0
+        return self.order if self.type == "difference" else self.season_length or 0
+
+
+def check_chain(chain: list[Transform]) -> None:
+    """Smoothing filters the series itself (or its log): first in the chain, or right after a
+    log, and once."""
+    for i, step in enumerate(chain):
+        if step.type == "smoothing" and not (i == 0 or (i == 1 and chain[0].type == "log")):
+            raise ValueError("smoothing goes first in transforms, or right after a log")
+
+
+def fit(chain: list[Transform], series: np.ndarray) -> list[Transform]:
+    """The chain with each step's parameters fitted to the training series."""
+    out: list[Transform] = []
+    level = series.astype(np.float64)
+    for step in chain:
+        fitted = step.fit(level)
+        out.append(fitted)
+        level = fitted.apply(level)
+    return out
+
+
+def memory(chain: list[Transform]) -> int:
+    """Rows of history the inversion of a chain reads, at most, on any level."""
+    return max((step.memory for step in chain), default=0)
+
+
+def lag(chain: list[Transform], *, rows: int | None = None) -> int:
+    """Leading samples the whole chain loses: the first time the last level has a value (for a
+    smoothing step not fitted yet, the warm-up it would take on `rows`, else its longest)."""
+    total = 0
+    for step in chain:
+        if step.type == "smoothing" and step.fitted is None and rows is not None:
+            total += smoothing.warmup_rows("additive", step.season_length, rows)
+        else:
+            total += step.lag
+    return total
 
 
 def levels(chain: list[Transform], series: np.ndarray, *, room: int = 0) -> list[np.ndarray]:
@@ -88,9 +197,28 @@ def invert(
     return value
 
 
-def fill(chain: list[Transform], history: list[np.ndarray], t: int, value: np.ndarray) -> None:
-    """Write a predicted last-level row at time t into every level, in place."""
-    history[-1][t] = value
-    for k in range(len(chain) - 1, -1, -1):
-        history[k][t] = chain[k].invert(value[None, ...], history[k], np.array([t]))[0]
-        value = history[k][t]
+def recurse(
+    chain: list[Transform],
+    series: np.ndarray,
+    origins: np.ndarray,
+    *,
+    horizon: int,
+    back: int,
+    step: Callable[[np.ndarray, int], np.ndarray],
+) -> np.ndarray:
+    """(origins, horizon, columns) in original units: from each origin, `horizon` values of the
+    last level, each `step(top, t)` from the last level's buffer (time, origins, columns) up to
+    row t, carried down every level. Buffers keep `back` rows (at least) before each origin."""
+    known = levels(chain, series)
+    back = max(back, memory(chain))
+    rows = origins[None, :] + np.arange(-back, 0)[:, None]  # (back, origins)
+    room = np.full((horizon, len(origins), series.shape[1]), np.nan)
+    buffers = [np.concatenate([level[rows], room]) for level in known]
+    inverses = [s.recursion(known[k], origins, buffers[k], back) for k, s in enumerate(chain)]
+    for t in range(back, back + horizon):
+        value = step(buffers[-1], t)
+        buffers[-1][t] = value
+        for k in range(len(chain) - 1, -1, -1):
+            value = inverses[k](value, t)
+            buffers[k][t] = value
+    return buffers[0][back:].swapaxes(0, 1)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from service.config import get_settings
-from service.forecasting.auto import ENSEMBLE_SIZE, VALIDATION_ORIGINS, candidate_specs
+from service.forecasting.auto import ENSEMBLE_SIZE, candidate_specs, plan
 from service.forecasting.data import Preprocessing
 from service.forecasting.spec import TrainSpec
 from service.forecasting.transforms import lag
@@ -30,14 +30,20 @@ def test_candidates_cover_presets_and_transforms() -> None:
     chains = {(tuple(t.type for t in s.chain), s.window_normalization) for s in specs}
     assert {s.architecture for s in specs} == {"lstm", "gru", "simple_rnn"}
     assert chains == {
-        ((), "none"),
         ((), "last"),
         (("difference",), "none"),
         (("log", "difference"), "none"),
         (("log",), "last"),
         (("seasonal_difference",), "none"),
+        (("smoothing",), "none"),
+        (("log", "smoothing"), "none"),
     }
-    assert len(specs) == 18
+    assert len(specs) == 21
+    smoothing = [s.chain[-1] for s in specs if s.chain and s.chain[-1].type == "smoothing"]
+    assert {step.season_length for step in smoothing} == {12}
+    # Windows the rows before the validation tail allow (the spec gives none): one length for
+    # the candidates with a smoothing prior, one for the others.
+    assert {(bool(smoothing_of(s)), s.window.length) for s in specs} == {(False, 9), (True, 6)}
     # Each holds out its last windows for early stopping unless the spec says otherwise.
     assert {s.validation_fraction for s in specs} == {0.15}
     own = TrainSpec(architecture="auto", validation_fraction=0.3)
@@ -46,10 +52,23 @@ def test_candidates_cover_presets_and_transforms() -> None:
     fixed = TrainSpec(architecture="gru", transforms="auto")
     specs = candidate_specs(fixed, np.arange(-5.0, 45.0))
     assert [(s.architecture, [t.type for t in s.chain], s.window_normalization) for s in specs] == [
-        ("gru", [], "none"),
         ("gru", [], "last"),
         ("gru", ["difference"], "none"),
+        ("gru", ["smoothing"], "none"),
     ]
+    # A window normalization the spec asks for is a candidate too; a 2-D series has no
+    # smoothing prior (it filters one column).
+    own_norm = TrainSpec(architecture="gru", transforms="auto", window_normalization="mean")
+    specs = candidate_specs(own_norm, np.arange(-5.0, 45.0).reshape(-1, 2))
+    assert [(s.window_normalization, [t.type for t in s.chain]) for s in specs] == [
+        ("mean", []),
+        ("last", []),
+        ("none", ["difference"]),
+    ]
+
+
+def smoothing_of(spec: TrainSpec) -> list[str]:
+    return [t.type for t in spec.chain if t.type == "smoothing"]
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +88,17 @@ def test_auto_ranks_candidates_by_validation_and_keeps_the_best(
     client: TestClient, chosen: dict[str, Any]
 ) -> None:
     board = chosen["leaderboard"]
-    # 3 presets x (none, relative to last, difference, log + difference, log relative to last)
-    assert len(board) == 15
+    # 3 presets x (relative to last, difference, log + difference, log relative to last,
+    # smoothing, log + smoothing)
+    assert len(board) == 18
     errors = [c["validation_mse"] for c in board]
     assert errors == sorted(errors)
-    assert [c["kept"] for c in board] == [True] * ENSEMBLE_SIZE + [False] * (15 - ENSEMBLE_SIZE)
+    assert [c["kept"] for c in board] == [True] * ENSEMBLE_SIZE + [False] * (18 - ENSEMBLE_SIZE)
+    # Beside it, the smoothing priors alone and the baselines, on the same origins.
+    names = {s["name"] for s in chosen["statistical"]}
+    assert {"naive", "drift"} <= names
+    assert any(name.startswith("exponential smoothing") for name in names)
+    assert any(name.startswith("log exponential smoothing") for name in names)
     card = client.get("/models/chosen/versions/1").json()["card"]
     assert card["spec"]["architecture"] != "auto"
     assert card["leaderboard"] == board
@@ -85,7 +110,7 @@ def test_auto_ranks_candidates_by_validation_and_keeps_the_best(
         for c in board[:ENSEMBLE_SIZE]
     ]
     assert [describe(s) for s in specs] == best + best
-    tail = 6 + VALIDATION_ORIGINS - 1  # the validation horizon is the window, 6
+    tail = plan(TrainSpec(), 90).tail
     excluded = [m["excluded_rows"] for m in card["ensemble"]]
     assert excluded == [0] * (ENSEMBLE_SIZE - 1) + [tail] * ENSEMBLE_SIZE
 
@@ -215,28 +240,30 @@ def test_a_version_missing_a_members_weights_is_listed_broken_and_409(
 
 
 def test_auto_needs_a_test_series_long_enough_for_every_candidate(client: TestClient) -> None:
-    """A seasonal difference among the candidates uses up a season before the first window:
-    a test series that gives it no window is refused rather than scored on nothing."""
+    """A smoothing prior among the candidates estimates its states from its first 26 rows
+    (two seasons and two) before the first window: a test series that gives it no window is
+    refused rather than scored on nothing."""
     spec = tiny_spec(transforms="auto", season_length=12, window={"length": 6})
     body = train_body("short-test", series=rising(90), test_series=rising(15), spec=spec)
     response = client.post("/train", json=body)
     assert response.status_code == 422
     assert "test_series has 15 rows" in response.text
-    assert "needs at least 19, after the 12 rows" in response.text
+    assert "needs at least 33, after the 26 rows" in response.text
 
 
 def test_a_candidate_too_long_for_the_series_does_not_decide_the_test_series() -> None:
-    """With a 24-row season and 60 rows, the seasonal candidate cannot be validated (auto skips
-    it), so a test series long enough for every other candidate is accepted."""
+    """With a 24-row season, 60 rows and windows of 12, neither the seasonal difference nor the
+    smoothing prior can be validated (auto skips them), so a test series long enough for every
+    other candidate is accepted."""
     body = train_body(
         "skipped-season",
         series=rising(60),
         test_series=rising(20, start=60),
-        spec=tiny_spec(transforms="auto", season_length=24, window={"length": 6}),
+        spec=tiny_spec(transforms="auto", season_length=24, window={"length": 12}),
     )
     TrainRequest.model_validate(body)
-    with pytest.raises(ValidationError, match="test_series has 7 rows"):
-        TrainRequest.model_validate({**body, "test_series": rising(7, start=60)})
+    with pytest.raises(ValidationError, match="test_series has 13 rows"):
+        TrainRequest.model_validate({**body, "test_series": rising(13, start=60)})
 
 
 @pytest.mark.slow

@@ -10,6 +10,14 @@ from service.forecasting.pipeline import train_series
 from service.forecasting.spec import TrainSpec, WindowSpec
 from service.forecasting.transforms import Transform
 
+
+def growing_seasonal(n: int = 120) -> np.ndarray:
+    t = np.arange(n)
+    noise = np.random.default_rng(0).normal(0, 0.3, n)
+    return (10 + 0.5 * t + 3 * np.sin(2 * np.pi * t / 12) + noise).reshape(-1, 1)
+
+
+SMOOTHING = Transform(type="smoothing", season_length=12)
 CHAINS = {
     "log": [Transform(type="log")],
     "difference": [Transform(type="difference")],
@@ -20,12 +28,10 @@ CHAINS = {
         Transform(type="difference"),
         Transform(type="seasonal_difference", season_length=12),
     ],
+    # Smoothing steps fitted to the series (their parameters are part of the step).
+    "smoothing": transforms.fit([SMOOTHING], growing_seasonal()),
+    "log + smoothing": transforms.fit([Transform(type="log"), SMOOTHING], growing_seasonal()),
 }
-
-
-def growing_seasonal(n: int = 120) -> np.ndarray:
-    t = np.arange(n)
-    return (10 + 0.5 * t + 3 * np.sin(2 * np.pi * t / 12)).reshape(-1, 1)
 
 
 @pytest.mark.parametrize("chain", CHAINS.values(), ids=CHAINS.keys())
@@ -40,15 +46,22 @@ def test_inverting_the_true_last_level_gives_back_the_series(chain: list[Transfo
 
 
 @pytest.mark.parametrize("chain", CHAINS.values(), ids=CHAINS.keys())
-def test_filling_true_values_step_by_step_rebuilds_the_future(chain: list[Transform]) -> None:
-    """The recursive path: each predicted last-level value is carried down every level."""
+def test_recursing_on_true_values_rebuilds_the_future(chain: list[Transform]) -> None:
+    """The recursive path, from several origins at once: each predicted last-level value is
+    carried down every level (here the true values, so the forecasts are the series)."""
     y = growing_seasonal(150)
-    known, future = y[:120], y[120:]
     truth = transforms.levels(chain, y)[-1]
-    history = transforms.levels(chain, known, room=len(future))
-    for t in range(120, 150):
-        transforms.fill(chain, history, t, truth[t])
-    np.testing.assert_allclose(history[0][120:], future)
+    origins = np.array([100, 110, 120])
+    forecasts = transforms.recurse(
+        chain,
+        y[:120],
+        origins,
+        horizon=30,
+        back=1,
+        step=lambda top, t: truth[origins + t - max(1, transforms.memory(chain))],
+    )
+    for forecast, origin in zip(forecasts, origins, strict=True):
+        np.testing.assert_allclose(forecast, y[origin : origin + 30])
 
 
 def test_seasonal_difference_needs_its_season() -> None:

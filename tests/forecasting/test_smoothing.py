@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.forecasting import smoothing, transforms
+from service.forecasting.transforms import Transform
+
+
+def seasonal_line(n: int = 96, *, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    return 20 + 0.3 * t + 4 * np.sin(2 * np.pi * t / 12) + rng.normal(0, noise, n)
+
+
+def params(**overrides: object) -> smoothing.Params:
+    base: dict[str, object] = {
+        "trend": "additive", "season_length": 12, "alpha": 0.3, "beta": 0.05, "gamma": 0.1,
+        "phi": 1.0, "warmup": 26,
+    }  # fmt: skip
+    base.update(overrides)
+    return smoothing.Params(**base)  # type: ignore[arg-type]
+
+
+def test_a_noise_free_trend_and_season_is_forecast_exactly() -> None:
+    """Least-squares initial states from the warm-up pin a line plus a season down exactly:
+    every one-step forecast after the warm-up is right, and so is a forecast far ahead."""
+    y = seasonal_line(120)[:, None]
+    forecasts = smoothing.one_step(params(), y)
+    assert np.isnan(forecasts[:26]).all()
+    np.testing.assert_allclose(forecasts[26:], y[26:], atol=1e-8)
+    origins = np.array([60, 120])
+    states = smoothing.states_at(params(), y, origins)
+    recursion = smoothing.Recursion(params(), states, origins)
+    ahead = np.stack([recursion.next_value(np.zeros((2, 1))) for _ in range(24)], axis=1)
+    truth = seasonal_line(144)
+    np.testing.assert_allclose(ahead[0, :, 0], truth[60:84], atol=1e-8)
+    np.testing.assert_allclose(ahead[1, :, 0], truth[120:144], atol=1e-8)
+
+
+def test_a_forecast_never_sees_the_rows_after_it() -> None:
+    y = seasonal_line(100, noise=1.0)[:, None]
+    changed = y.copy()
+    changed[70:] += 50.0
+    np.testing.assert_array_equal(
+        smoothing.one_step(params(), y)[:71], smoothing.one_step(params(), changed)[:71]
+    )
+    origins = np.array([40, 70])
+    np.testing.assert_array_equal(
+        smoothing.states_at(params(), y, origins), smoothing.states_at(params(), changed, origins)
+    )
+
+
+def test_states_at_an_origin_are_those_of_filtering_the_rows_before_it() -> None:
+    y = seasonal_line(90, noise=0.5)[:, None]
+    p = params(trend="damped", phi=0.9)
+    at = smoothing.states_at(p, y, np.array([50]))[0]
+    recursion = smoothing.Recursion(p, at[None], np.array([50]))
+    # Advancing with the actual innovations reproduces the actual next values.
+    one_step = smoothing.one_step(p, y)
+    for t in range(50, 60):
+        value = recursion.next_value(np.array([[y[t, 0] - one_step[t, 0]]]))
+        assert value[0, 0] == pytest.approx(y[t, 0])
+
+
+@pytest.mark.parametrize("trend", ["none", "additive", "damped"])
+def test_the_fit_is_the_best_of_the_parameters_it_tried(trend: smoothing.Trend) -> None:
+    """A grid, then a finer one around its best point (which it includes): what comes out is
+    at least as good as any point of the first grid."""
+    y = seasonal_line(150, noise=1.0, seed=3)
+    fitted = smoothing.fit(y, season_length=12, trend=trend)
+    assert fitted.trend == trend
+    grid = smoothing._grid(trend, 12)
+    tried = grid[np.random.default_rng(0).choice(len(grid), 8, replace=False)]
+    best = _sse(fitted, y)
+    for alpha, beta, gamma, phi in tried:
+        other = smoothing.Params(trend, 12, alpha, beta, gamma, phi, fitted.warmup)
+        assert best <= _sse(other, y) + 1e-9
+
+
+def test_the_trend_form_is_chosen_by_aicc() -> None:
+    """A noisy level with no trend: the extra trend parameters do not pay for themselves."""
+    level = 50 + np.random.default_rng(1).normal(0, 1, 120)
+    assert smoothing.fit(level, season_length=None, trend="auto").trend == "none"
+    rising = 50 + 2.0 * np.arange(120) + np.random.default_rng(1).normal(0, 1, 120)
+    assert smoothing.fit(rising, season_length=None, trend="auto").trend != "none"
+
+
+def test_the_warm_up_takes_two_seasons_at_most_half_the_series() -> None:
+    assert smoothing.warmup_rows("additive", 12, 300) == 26
+    assert smoothing.warmup_rows("additive", 12, 40) == 20
+    assert smoothing.warmup_rows("none", None, 300) == 10
+    assert smoothing.warmup_rows("additive", 12, 10) == 16  # never fewer than states + 2
+
+
+def test_as_a_transform_it_hands_the_network_the_innovations_and_takes_them_back() -> None:
+    y = seasonal_line(100, noise=0.8)[:, None]
+    chain = transforms.fit([Transform(type="smoothing", season_length=12)], y)
+    assert chain[0].fitted is not None
+    levels = transforms.levels(chain, y)
+    lag = transforms.lag(chain)
+    assert lag == chain[0].fitted.warmup
+    assert np.isnan(levels[-1][:lag]).all()
+    t = np.arange(lag, len(y))
+    np.testing.assert_allclose(transforms.invert(chain, levels[-1][t], levels, t), y[t])
+    # Innovations are small where the filter fits: much smaller than the series' own spread.
+    assert np.nanstd(levels[-1]) < 0.3 * np.std(y)
+
+
+def test_smoothing_goes_first_or_right_after_a_log() -> None:
+    from service.forecasting.spec import TrainSpec
+
+    TrainSpec(transforms=[{"type": "log"}, {"type": "smoothing", "season_length": 12}])
+    with pytest.raises(ValueError, match="smoothing goes first"):
+        TrainSpec(transforms=[{"type": "difference"}, {"type": "smoothing"}])
+    with pytest.raises(ValueError, match="trend"):
+        Transform(type="log", trend="damped")
+
+
+def _sse(p: smoothing.Params, y: np.ndarray) -> float:
+    forecasts = smoothing.one_step(p, y[:, None])[:, 0]
+    return float(np.nansum((y - forecasts)[p.warmup :] ** 2))
