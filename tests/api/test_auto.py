@@ -28,22 +28,19 @@ def test_candidates_cover_presets_and_transforms() -> None:
     auto = TrainSpec(architecture="auto", transforms="auto", season_length=12)
     specs = candidate_specs(auto, np.arange(1.0, 50.0))
     chains = {(tuple(t.type for t in s.chain), s.window_normalization) for s in specs}
-    assert {s.architecture for s in specs} == {"lstm", "gru", "simple_rnn"}
+    assert {s.architecture for s in specs} == {"lstm", "gru"}
     assert chains == {
         ((), "last"),
-        (("difference",), "none"),
-        (("log", "difference"), "none"),
         (("log",), "last"),
-        (("seasonal_difference",), "none"),
         (("smoothing",), "none"),
         (("log", "smoothing"), "none"),
     }
-    assert len(specs) == 21
+    assert len(specs) == 8
     smoothing = [s.chain[-1] for s in specs if s.chain and s.chain[-1].type == "smoothing"]
     assert {step.season_length for step in smoothing} == {12}
     # Windows the rows before the validation tail allow (the spec gives none): one length for
     # the candidates with a smoothing prior, one for the others.
-    assert {(bool(smoothing_of(s)), s.window.length) for s in specs} == {(False, 9), (True, 6)}
+    assert {(bool(smoothing_of(s)), s.window.length) for s in specs} == {(False, 13), (True, 6)}
     # Each holds out its last windows for early stopping unless the spec says otherwise.
     assert {s.validation_fraction for s in specs} == {0.15}
     own = TrainSpec(architecture="auto", validation_fraction=0.3)
@@ -53,7 +50,6 @@ def test_candidates_cover_presets_and_transforms() -> None:
     specs = candidate_specs(fixed, np.arange(-5.0, 45.0))
     assert [(s.architecture, [t.type for t in s.chain], s.window_normalization) for s in specs] == [
         ("gru", [], "last"),
-        ("gru", ["difference"], "none"),
         ("gru", ["smoothing"], "none"),
     ]
     # A window normalization the spec asks for is a candidate too; a 2-D series has no
@@ -63,7 +59,6 @@ def test_candidates_cover_presets_and_transforms() -> None:
     assert [(s.window_normalization, [t.type for t in s.chain]) for s in specs] == [
         ("mean", []),
         ("last", []),
-        ("none", ["difference"]),
     ]
 
 
@@ -88,17 +83,18 @@ def test_auto_ranks_candidates_by_validation_and_keeps_the_best(
     client: TestClient, chosen: dict[str, Any]
 ) -> None:
     board = chosen["leaderboard"]
-    # 3 presets x (relative to last, difference, log + difference, log relative to last,
-    # smoothing, log + smoothing)
-    assert len(board) == 18
+    # 2 presets x (relative to last, log relative to last, smoothing, log + smoothing)
+    assert len(board) == 8
     errors = [c["validation_mse"] for c in board]
     assert errors == sorted(errors)
-    assert [c["kept"] for c in board] == [True] * ENSEMBLE_SIZE + [False] * (18 - ENSEMBLE_SIZE)
+    assert [c["kept"] for c in board] == [True] * ENSEMBLE_SIZE + [False] * (8 - ENSEMBLE_SIZE)
     # Beside it, the smoothing priors alone and the baselines, on the same origins.
     names = {s["name"] for s in chosen["statistical"]}
     assert {"naive", "drift"} <= names
-    assert any(name.startswith("exponential smoothing") for name in names)
-    assert any(name.startswith("log exponential smoothing") for name in names)
+    # Every smoothing prior tried: three trend forms, on the series and on its log (no season
+    # given here).
+    forms = {f"ETS{on} (trend {t}, season N)" for on in ("", " on the log") for t in ("N", "A", "Ad")}
+    assert {name for name in names if "ETS" in name} == forms
     card = client.get("/models/chosen/versions/1").json()["card"]
     assert card["spec"]["architecture"] != "auto"
     assert card["leaderboard"] == board
@@ -252,9 +248,8 @@ def test_auto_needs_a_test_series_long_enough_for_every_candidate(client: TestCl
 
 
 def test_a_candidate_too_long_for_the_series_does_not_decide_the_test_series() -> None:
-    """With a 24-row season, 60 rows and windows of 12, neither the seasonal difference nor the
-    smoothing prior can be validated (auto skips them), so a test series long enough for every
-    other candidate is accepted."""
+    """With a 24-row season, 60 rows and windows of 12, the smoothing priors cannot be validated
+    (auto skips them), so a test series long enough for every other candidate is accepted."""
     body = train_body(
         "skipped-season",
         series=rising(60),
@@ -262,8 +257,9 @@ def test_a_candidate_too_long_for_the_series_does_not_decide_the_test_series() -
         spec=tiny_spec(transforms="auto", season_length=24, window={"length": 12}),
     )
     TrainRequest.model_validate(body)
-    with pytest.raises(ValidationError, match="test_series has 13 rows"):
-        TrainRequest.model_validate({**body, "test_series": rising(13, start=60)})
+    TrainRequest.model_validate({**body, "test_series": rising(13, start=60)})
+    with pytest.raises(ValidationError, match="test_series has 12 rows"):
+        TrainRequest.model_validate({**body, "test_series": rising(12, start=60)})
 
 
 @pytest.mark.slow

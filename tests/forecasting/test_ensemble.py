@@ -132,9 +132,9 @@ def test_auto_reports_each_training_and_stops_when_cancelled(
 
     trained = train_auto(auto_spec(), rising(80), on_progress=record)
     assert len(trained.ensemble) == 2 + 3  # the others retrained, and all three validated
-    # Six candidates, then three retrainings, each 120 epochs reported by chunks of 50.
+    # Four candidates, then three retrainings, each 120 epochs reported by chunks of 50.
     chunks = [50, 100, 120]
-    expected = [("comparing candidates", i, 6, e) for i in range(1, 7) for e in chunks]
+    expected = [("comparing candidates", i, 4, e) for i in range(1, 5) for e in chunks]
     expected += [("retraining the best", i, 3, e) for i in range(1, 4) for e in chunks]
     assert events == expected
     # Cancelled during the second retraining: no further network trains, nothing is returned.
@@ -147,7 +147,7 @@ def test_auto_reports_each_training_and_stops_when_cancelled(
         train_auto(
             auto_spec(), rising(80), on_progress=record, should_cancel=cancel_on_second_retraining
         )
-    assert events[18:] == [  # one chunk of the second, none of the third
+    assert events[12:] == [  # one chunk of the second, none of the third
         ("retraining the best", 1, 3, 50),
         ("retraining the best", 1, 3, 100),
         ("retraining the best", 1, 3, 120),
@@ -192,7 +192,7 @@ def test_a_cancel_while_comparing_candidates_trains_no_further_one(
     monkeypatch.setattr(pipeline, "train_series", counted)
     with pytest.raises(TrainingCancelled, match="comparing candidates"):
         train_auto(auto_spec(), rising(80), should_cancel=lambda: len(calls) >= 2)
-    assert len(calls) == 2  # of six candidates
+    assert len(calls) == 2  # of four candidates
 
 
 def test_when_every_candidate_diverges_the_spec_is_blamed(
@@ -207,7 +207,7 @@ def test_when_every_candidate_diverges_the_spec_is_blamed(
 
 
 def test_max_seconds_is_shared_by_every_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Six candidates and two retrainings: an eighth each for the candidates, and what is
+    """Four candidates and two retrainings: a sixth each for the candidates, and what is
     left, shared afresh, for the retrainings."""
     monkeypatch.setattr(auto, "ENSEMBLE_SIZE", 2)
     budgets: list[tuple[int, float | None]] = []
@@ -217,14 +217,14 @@ def test_max_seconds_is_shared_by_every_training(monkeypatch: pytest.MonkeyPatch
         return train_series(spec, data, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pipeline, "train_series", recorded)
-    spec = auto_spec().model_copy(update={"max_seconds": 800.0})
+    spec = auto_spec().model_copy(update={"max_seconds": 600.0})
     train_auto(spec, rising(80))
     candidates = [b for rows, b in budgets if rows < 80]
     retrainings = [b for rows, b in budgets if rows == 80]
-    assert candidates == [100.0] * 6
+    assert candidates == [100.0] * 4
     assert len(retrainings) == 2
     assert all(b is not None for b in retrainings)
     first, second = (b for b in retrainings if b is not None)
     # The first gets half of what was left, the second all that was left after it.
-    assert 800 / 2 - 60 < first <= 800 / 2
-    assert 2 * first - 60 < second <= 800
+    assert 600 / 2 - 60 < first <= 600 / 2
+    assert 2 * first - 60 < second <= 600
