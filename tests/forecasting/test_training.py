@@ -189,3 +189,29 @@ def test_a_large_validation_fraction_still_leaves_one_window_to_train_on() -> No
     trained = train_series(spec, sine(7))  # two windows: one trains, one validates
     assert trained.examples == 1
     assert trained.metrics["validation_mse"] is not None
+
+
+def test_a_reused_compiled_step_gives_the_same_model_as_a_fresh_one() -> None:
+    """Steps are compiled once per shape and kept: a training that reuses one (after another
+    training of the same shape on other data) gives exactly what it gave the first time."""
+    from service.forecasting.training import STEPS
+
+    spec = TrainSpec(architecture="lstm", units=3, epochs=60, window=SHORT, seed=5)
+    first = train_series(spec, sine())
+    compiled = STEPS.compiled
+    other = train_series(spec.model_copy(update={"seed": 6}), sine(start=3.0))
+    again = train_series(spec, sine())
+    assert STEPS.compiled == compiled  # both reused the step the first one compiled
+    for a, b in zip(first.network.weights, again.network.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert first.fit.history == again.fit.history
+    assert not np.array_equal(first.network.weights[0], other.network.weights[0])
+
+
+def test_rows_are_padded_to_eight_sizes_an_octave() -> None:
+    from service.forecasting.training import padded_rows
+
+    assert [padded_rows(n) for n in (1, 15, 16, 17, 180, 250, 257, 1000)] == [
+        1, 15, 16, 18, 192, 256, 288, 1024,
+    ]  # fmt: skip
+    assert all(n <= padded_rows(n) <= n * 1.125 + 1 for n in range(1, 5000))
