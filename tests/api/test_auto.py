@@ -93,7 +93,9 @@ def test_auto_ranks_candidates_by_validation_and_keeps_the_best(
     assert {"naive", "drift"} <= names
     # Every smoothing prior tried: three trend forms, on the series and on its log (no season
     # given here).
-    forms = {f"ETS{on} (trend {t}, season N)" for on in ("", " on the log") for t in ("N", "A", "Ad")}
+    forms = {
+        f"ETS{on} (trend {t}, season N)" for on in ("", " on the log") for t in ("N", "A", "Ad")
+    }
     assert {name for name in names if "ETS" in name} == forms
     card = client.get("/models/chosen/versions/1").json()["card"]
     assert card["spec"]["architecture"] != "auto"
