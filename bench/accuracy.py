@@ -475,7 +475,7 @@ def build_spec(config: dict[str, Any], s: Series) -> dict[str, Any] | None:
 
 
 def run_service(client: Any, s: Series, name: str, config: dict[str, Any]) -> Cell:
-    from service.client import RequestFailed, ServerFailed
+    from forecast_client import RequestFailed, ServerFailed
 
     spec = build_spec(config, s)
     if spec is None:
@@ -646,7 +646,7 @@ def main() -> None:
 
     from fastapi.testclient import TestClient
 
-    from service.client import ForecastClient
+    from forecast_client import ForecastClient
     from service.config import Settings
     from service.main import create_app
 

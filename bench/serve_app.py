@@ -18,12 +18,12 @@ import numpy as np
 from fastapi import FastAPI, Response
 
 from service.api.deps import CacheDep, StoreDep
-from service.api.forecast import forecast
+from service.api.routes.forecast import forecast
 from service.forecasting.inference import Forecaster
 from service.main import create_app
 from service.schemas import ForecastRequest, ForecastResult
-from service.serving import LoadedModel
-from service.store import MODEL_FILE
+from service.serving.cache import LoadedModel
+from service.store.local import MODEL_FILE
 
 
 def create_bench_app() -> FastAPI:

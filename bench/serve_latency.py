@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.client import ForecastClient  # noqa: E402
+from forecast_client import ForecastClient  # noqa: E402
 
 TRAIN = np.sin(np.arange(0, 100, 0.5))
 TEST = np.sin(np.arange(90, 200, 0.5))

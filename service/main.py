@@ -11,14 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from service.api import backtest, forecast, jobs, models, plots, system, train
 from service.api.middleware import BodySizeLimit, DocsPolicy
+from service.api.routes import backtest, forecast, jobs, models, plots, system, train
 from service.config import Settings, get_settings, use_settings
 from service.errors import BrokerUnavailable, QueueFull, ServiceError, Unauthorized
 from service.jobs.backend import open_backend
 from service.observability import RequestLog, setup_logging, setup_metrics
-from service.serving import ModelCache
-from service.store import ModelStore
+from service.serving.cache import ModelCache
+from service.store.local import ModelStore
 
 log = logging.getLogger("service")
 

@@ -16,7 +16,7 @@ import pytest
 from service.jobs import JobStatus
 from service.jobs.local import LocalJobs
 from service.schemas import TrainRequest
-from service.store import CARD_FILE, MODEL_FILE, ModelStore
+from service.store.local import CARD_FILE, MODEL_FILE, ModelStore
 from tests.conftest import tiny_spec, train_body
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def test_writer_killed_mid_save_leaves_no_version(tmp_path: Path) -> None:
         import sys, time
         from pathlib import Path
         sys.path.insert(0, {str(ROOT)!r})
-        from service.store import ModelStore
+        from service.store.local import ModelStore
 
         def write(folder, version):
             (folder / "model.keras").write_bytes(b"half a model")

@@ -12,8 +12,8 @@ from pydantic import AfterValidator
 
 from service.jobs.backend import JobBackend
 from service.schemas import MODEL_NAME_PATTERN, check_model_name
-from service.serving import ModelCache
-from service.store import ModelStore
+from service.serving.cache import ModelCache
+from service.store.local import ModelStore
 
 
 async def get_store(request: Request) -> ModelStore:

@@ -39,7 +39,7 @@ from service.jobs.runner import (
 )
 from service.jobs.sqlite_state import SqliteJobState
 from service.jobs.status import JobStatus
-from service.store import ModelStore, pid_alive
+from service.store.local import ModelStore, pid_alive
 
 log = logging.getLogger(__name__)
 STATE_FILE = Path(".jobs") / "jobs.sqlite3"

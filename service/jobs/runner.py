@@ -22,7 +22,7 @@ from service.jobs.record import Kind, error
 from service.jobs.state import JobState, Start
 from service.jobs.status import JobStatus
 from service.schemas import BacktestRequest, TrainRequest
-from service.store import ModelStore
+from service.store.local import ModelStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,8 +69,8 @@ def run_job(
 def _outcome(
     state: JobState, job_id: str, request: AnyRequest, store: ModelStore, timeout_seconds: float
 ) -> tuple[JobStatus, dict[str, Any]]:
-    from service.backtesting import refit_backtest
-    from service.trainer import train_and_store
+    from service.usecases.backtesting import refit_backtest
+    from service.usecases.training import train_and_store
 
     started = time.monotonic()
     origin: dict[str, int] = {}  # a refit backtest's position, added to its progress

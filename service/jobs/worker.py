@@ -35,7 +35,7 @@ from service.jobs.redis_state import RedisJobState
 from service.jobs.runner import configure_tensorflow, run_job, worn_out
 from service.jobs.status import JobStatus
 from service.schemas import BacktestRequest, TrainRequest
-from service.store import ModelStore
+from service.store.local import ModelStore
 
 log = logging.getLogger(__name__)
 settings: Settings = get_settings()

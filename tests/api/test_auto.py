@@ -121,7 +121,7 @@ def test_an_auto_version_serves_the_mean_of_its_networks(
 
     from service.forecasting.inference import Forecaster, keras_forward
     from service.schemas import ModelCard
-    from service.store import MODEL_FILE
+    from service.store.local import MODEL_FILE
 
     folder = store_dir / "chosen" / "1"
     card = ModelCard.model_validate_json((folder / "card.json").read_text())
@@ -193,7 +193,7 @@ def test_series_checks_cover_every_network_of_an_ensemble(
     from service.errors import InvalidInput
     from service.forecasting.transforms import Transform
     from service.schemas import ModelCard
-    from service.validation import check_series
+    from service.usecases.checks import check_series
 
     card = ModelCard.model_validate_json((store_dir / "chosen" / "1" / "card.json").read_text())
     steps = [Transform(type="log"), Transform(type="seasonal_difference", season_length=4)]

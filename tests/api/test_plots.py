@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service import plots
 from service.forecasting.data import Preprocessing
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec, WindowSpec
 from service.schemas import History, Metrics, ModelCard
+from service.usecases import plots
 from tests.conftest import sine, tiny_spec, train_body
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -31,7 +31,14 @@ from service.forecasting.pipeline import (
 )
 from service.forecasting.training import Progress, TrainingCancelled
 from service.schemas import EnsembleMember, History, Metrics, ModelCard, TrainRequest
-from service.store import BATCHED_FILE, CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore, member_dir
+from service.store.local import (
+    BATCHED_FILE,
+    CARD_FILE,
+    MODEL_FILE,
+    ONNX_FILE,
+    ModelStore,
+    member_dir,
+)
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from service.api.security import Read
 from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.metrics import mse
 from service.schemas import ForecastRequest, ForecastResult, Interval, ModelCard, Values
-from service.serving import ModelCache
-from service.store import ModelStore
-from service.validation import check_forecast_request
+from service.serving.cache import ModelCache
+from service.store.local import ModelStore
+from service.usecases.checks import check_forecast_request
 
 router = APIRouter(tags=["forecast"])
 

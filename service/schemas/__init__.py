@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from service.arrays import ArrayField
 from service.config import get_settings
 from service.forecasting.auto import Candidate, Statistical, candidate_specs, plan, validates
 from service.forecasting.data import Preprocessing
@@ -21,6 +20,7 @@ from service.forecasting.training import StopReason
 from service.forecasting.transforms import Transform, lag
 from service.forecasting.windowing import as_2d, window_count
 from service.jobs.status import JobStatus
+from service.schemas.arrays import ArrayField
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
 # Device names some filesystems reserve, whatever the extension: refused so a store can move.

@@ -7,14 +7,14 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import CacheDep, JobsDep, StoreDep
 from service.api.responses import errors
 from service.api.security import KeyHeader, Read, require_write
-from service.backtesting import min_refit_history, season_of, summarize
 from service.config import get_settings
 from service.errors import InvalidInput
 from service.forecasting.evaluation import rolling_forecasts
 from service.schemas import BacktestRequest, BacktestResult, JobAccepted
-from service.serving import ModelCache
-from service.store import ModelStore
-from service.validation import check_series
+from service.serving.cache import ModelCache
+from service.store.local import ModelStore
+from service.usecases.backtesting import min_refit_history, season_of, summarize
+from service.usecases.checks import check_series
 
 router = APIRouter(tags=["forecast"])
 

@@ -13,7 +13,7 @@ from service.schemas import (
     VersionPublic,
     VersionStatus,
 )
-from service.store import ModelStore, StoredVersion
+from service.store.local import ModelStore, StoredVersion
 
 router = APIRouter(prefix="/models", tags=["models"], responses=errors(401, 404))
 

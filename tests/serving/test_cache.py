@@ -5,8 +5,8 @@ import json
 import pytest
 
 from service.errors import VersionNotFound
-from service.serving import ModelCache
-from service.store import BATCHED_FILE, ModelStore
+from service.serving.cache import ModelCache
+from service.store.local import BATCHED_FILE, ModelStore
 from tests.conftest import train_body
 
 
@@ -14,7 +14,7 @@ from tests.conftest import train_body
 def trained_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     """Three tiny versions, trained in this process (no worker needed)."""
     from service.schemas import TrainRequest
-    from service.trainer import train_and_store
+    from service.usecases.training import train_and_store
 
     store = ModelStore(tmp_path_factory.mktemp("serving"))
     store.open()
@@ -96,7 +96,7 @@ def test_an_export_that_disagrees_with_keras_is_not_kept(
 
     from service.forecasting import batched
     from service.schemas import TrainRequest
-    from service.trainer import train_and_store
+    from service.usecases.training import train_and_store
 
     real = batched.export_batched
 

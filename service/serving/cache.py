@@ -20,7 +20,7 @@ from service.errors import ModelBroken, VersionNotFound
 from service.forecasting.ensemble import Ensemble, SeriesForecaster
 from service.forecasting.inference import Forecaster, Forward
 from service.schemas import ModelCard
-from service.store import BATCHED_FILE, MODEL_FILE, ONNX_FILE, ModelStore
+from service.store.local import BATCHED_FILE, MODEL_FILE, ONNX_FILE, ModelStore
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from service.forecasting.evaluation import (
 )
 from service.forecasting.training import Progress
 from service.schemas import BacktestRequest, BacktestResult, ModelCard
-from service.store import ModelStore
+from service.store.local import ModelStore
 
 
 def summarize(

@@ -1,6 +1,6 @@
 """A small typed Python client for the service, over httpx.
 
-    from service.client import ForecastClient
+    from forecast_client import ForecastClient
 
     client = ForecastClient("http://127.0.0.1:8000")
     result = client.train("sine", series=[...], spec={"architecture": "gru"})

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from service.arrays import parse_array
 from service.schemas import TrainRequest
+from service.schemas.arrays import parse_array
 
 FIELDS = {"series", "inputs", "targets", "test_series", "test_inputs", "test_targets", "spec"}
 

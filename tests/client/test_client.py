@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from service.client import ForecastClient, RequestFailed
+from forecast_client import ForecastClient, RequestFailed
 from tests.conftest import sine, tiny_spec
 
 

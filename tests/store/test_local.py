@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import InvalidInput, ModelBroken, ModelNotFound, VersionNotFound
-from service.store import CARD_FILE, MODEL_FILE, ModelStore
+from service.store.local import CARD_FILE, MODEL_FILE, ModelStore
 
 
 def fake_write(folder: Path, version: int) -> None:

@@ -9,13 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from service import plots
 from service.api.deps import CacheDep, StoreDep, VersionDep
-from service.api.forecast import forecast_series, load_checked
 from service.api.responses import errors
+from service.api.routes.forecast import forecast_series, load_checked
 from service.api.security import Read
 from service.errors import InvalidInput
 from service.schemas import ForecastRequest
+from service.usecases import plots
 
 router = APIRouter(tags=["plots"])
 
