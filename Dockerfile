@@ -6,14 +6,14 @@
 #   docker run -p 8000:8000 -v models_store:/app/models_store rnn-forecast-service
 #
 # Runtime variables:
-#   WEB_CONCURRENCY        API processes (uvicorn workers, `forecast-service --workers`); default 1.
-#                          With the local backend each runs its own pool of FORECAST_WORKERS
+#   WEB_CONCURRENCY        API processes (uvicorn workers, `forecast-service --api-processes`); default 1.
+#                          With the local backend each runs its own pool of FORECAST_TRAINING_WORKERS
 #                          trainers; every process answers for every job.
 #   FORECAST_JOBS_BACKEND  local (default: training in the API container) or celery (training
 #                          in worker containers, over the Redis at FORECAST_REDIS_URL).
-#   FORECAST_STORE_DIR     model store; set to the /app/models_store volume below, which every
+#   FORECAST_STORE_ROOT    model store; set to the /app/models_store volume below, which every
 #                          API and worker container mounts.
-#   FORECAST_API_KEY, FORECAST_WORKERS, FORECAST_MAX_SERIES_LENGTH, ...: see service/config.py.
+#   FORECAST_API_KEY, FORECAST_TRAINING_WORKERS, FORECAST_MAX_SERIES_LENGTH, ...: see service/config.py.
 
 # ---- build stage: a self-contained venv at /opt/venv ------------------------------------------
 FROM python:3.11-slim AS builder
@@ -49,7 +49,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    FORECAST_STORE_DIR=/app/models_store \
+    FORECAST_STORE_ROOT=/app/models_store \
     WEB_CONCURRENCY=1
 
 COPY --from=builder /opt/venv /opt/venv
@@ -74,4 +74,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 
 # sh -c so that WEB_CONCURRENCY expands at run time; exec keeps forecast-service as PID 1 so it
 # receives SIGTERM from `docker stop` directly.
-CMD ["sh", "-c", "exec forecast-service --host 0.0.0.0 --port 8000 --workers \"${WEB_CONCURRENCY:-1}\""]
+CMD ["sh", "-c", "exec forecast-service --host 0.0.0.0 --port 8000 --api-processes \"${WEB_CONCURRENCY:-1}\""]

@@ -654,7 +654,7 @@ def main() -> None:
     rows = []
     with (
         tempfile.TemporaryDirectory() as store,
-        TestClient(create_app(Settings(store_dir=Path(store)))) as http,
+        TestClient(create_app(Settings(store_root=Path(store)))) as http,
     ):
         client = ForecastClient(http=http)
         for s in series:

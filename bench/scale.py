@@ -44,7 +44,7 @@ from service.jobs import Job, JobStatus  # noqa: E402
 from service.jobs.redis_state import RedisJobState  # noqa: E402
 from service.jobs.sqlite_state import SqliteJobState  # noqa: E402
 from service.jobs.state import JobState, Start  # noqa: E402
-from service.schemas import EXAMPLE_SERIES, EXAMPLE_TEST_SERIES  # noqa: E402
+from service.schemas.common import EXAMPLE_SERIES, EXAMPLE_TEST_SERIES  # noqa: E402
 from service.store.local import ModelStore  # noqa: E402
 from tests.cluster import (  # noqa: E402
     api_server,

@@ -107,7 +107,7 @@ def main() -> None:
     rows = []
     with (
         tempfile.TemporaryDirectory() as store,
-        TestClient(create_app(Settings(store_dir=Path(store)))) as client,
+        TestClient(create_app(Settings(store_root=Path(store)))) as client,
     ):
         for i, (name, lecture_mse, body) in enumerate(EXPERIMENTS):
             started = time.perf_counter()

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Response
 
-from service.api.deps import CacheDep, StoreDep
+from service.api.deps import CacheDep, SettingsDep, StoreDep
 from service.api.routes.forecast import forecast
 from service.forecasting.inference import Forecaster
 from service.main import create_app
-from service.schemas import ForecastRequest, ForecastResult
+from service.schemas.forecast import ForecastRequest, ForecastResult
 from service.serving.cache import LoadedModel
 from service.store.local import MODEL_FILE
 
@@ -34,8 +34,11 @@ def create_bench_app() -> FastAPI:
         return ForecastResult(model_name=request.model_name, version=0, predictions=[], mse=None)
 
     @app.post("/bench/predict", response_model=ForecastResult)
-    def predict(request: ForecastRequest, store: StoreDep, cache: CacheDep) -> Response:
-        return forecast(request, store, _PredictCache(cache, store))  # type: ignore[arg-type]
+    def predict(
+        request: ForecastRequest, store: StoreDep, cache: CacheDep, settings: SettingsDep
+    ) -> Response:
+        predicting = _PredictCache(cache, store)
+        return forecast(request, store, predicting, settings)  # type: ignore[arg-type]
 
     return app
 

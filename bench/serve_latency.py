@@ -58,7 +58,7 @@ def free_port() -> int:
 
 
 def start_server(store: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FORECAST_STORE_DIR": store, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "FORECAST_STORE_ROOT": store, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [
         sys.executable, "-m", "uvicorn", "bench.serve_app:create_bench_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning",

@@ -63,7 +63,7 @@ def service(code: Path, name: str) -> Iterator[httpx.Client]:
     env = {
         **os.environ,
         "PYTHONPATH": str(code),
-        "FORECAST_STORE_DIR": str(store),
+        "FORECAST_STORE_ROOT": str(store),
         "FORECAST_MAX_QUEUED_JOBS": "64",
     }
     with log.open("wb") as out:

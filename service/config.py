@@ -1,18 +1,26 @@
-"""All settings in one place, read from the environment with the prefix FORECAST_."""
+"""All settings in one place, read from the environment with the prefix FORECAST_.
+
+One `Settings` is made where a process starts (create_app, the worker command) and handed to
+what needs it: routes take `SettingsDep`, the rest take it as an argument. There is no global.
+"""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Old names, accepted for one release with a warning: {old field: new field}.
+RENAMED = {"store_dir": "store_root", "workers": "training_workers"}
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FORECAST_", env_file=".env", extra="ignore")
 
-    store_dir: Path = Field(default=Path("models_store"), description="Root of the model store.")
+    store_root: Path = Field(default=Path("models_store"), description="Root of the model store.")
     jobs_backend: Literal["local", "celery"] = Field(
         default="local",
         description="local: a pool of training workers in each API process; celery: "
@@ -27,8 +35,12 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9:_.-]{1,64}$",
         description="Celery backend: prefix of the job-state keys, and the queue's name.",
     )
-    workers: int = Field(
-        default=1, ge=1, le=64, description="Training worker processes (per Celery worker)."
+    training_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Training worker processes (per API process, or per `forecast-service "
+        "worker`); API processes are `forecast-service --api-processes`.",
     )
     worker_threads: int = Field(
         default=1, ge=1, le=64, description="TensorFlow threads per training worker."
@@ -46,7 +58,7 @@ class Settings(BaseSettings):
         default=4096, ge=256, description="Celery: replace a worker process past this peak RSS."
     )
     xla_cache: bool = Field(
-        default=True, description="Cache compiled training loops under <store_dir>/.cache/xla."
+        default=True, description="Cache compiled training loops under <store_root>/.cache/xla."
     )
     cache_models: int = Field(default=32, ge=1, description="Model versions kept loaded.")
     cache_bytes: int = Field(
@@ -83,23 +95,30 @@ class Settings(BaseSettings):
     )
     log_json: bool = False
 
+    # Deprecated spellings (FORECAST_STORE_DIR, FORECAST_WORKERS); see RENAMED.
+    store_dir: Path | None = Field(default=None, exclude=True, description="Use store_root.")
+    workers: int | None = Field(
+        default=None, ge=1, le=64, exclude=True, description="Use training_workers."
+    )
+
+    @model_validator(mode="after")
+    def _old_names(self) -> Settings:
+        for old, new in RENAMED.items():
+            value = getattr(self, old)
+            if value is None:
+                continue
+            warnings.warn(
+                f"FORECAST_{old.upper()} ({old}) is deprecated and will be removed in the next "
+                f"release: use FORECAST_{new.upper()} ({new})",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if new not in self.model_fields_set:
+                setattr(self, new, value)
+            setattr(self, old, None)
+        return self
+
     def key(self, kind: str) -> str | None:
         """The configured key for "write" or "read"; an empty value means no key."""
         secret = self.api_key if kind == "write" else self.api_key_read
         return secret.get_secret_value() or None if secret is not None else None
-
-
-_current: Settings | None = None
-
-
-def get_settings() -> Settings:
-    """The settings in force: the app's own once create_app() ran, else from the environment."""
-    global _current
-    if _current is None:
-        _current = Settings()
-    return _current
-
-
-def use_settings(settings: Settings) -> None:
-    global _current
-    _current = settings

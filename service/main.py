@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from service.api.middleware import BodySizeLimit, DocsPolicy
 from service.api.routes import backtest, forecast, jobs, models, plots, system, train
-from service.config import Settings, get_settings, use_settings
+from service.config import Settings
 from service.errors import BrokerUnavailable, QueueFull, ServiceError, Unauthorized
 from service.jobs.backend import open_backend
 from service.observability import RequestLog, setup_logging, setup_metrics
@@ -32,13 +32,12 @@ Try it: **POST /train** with the example trains the lecture's LSTM on a sine wav
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    use_settings(settings)  # request validation reads its limits from the same settings
+    settings = settings or Settings()
     setup_logging(json_format=settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = ModelStore(settings.store_dir)
+        store = ModelStore(settings.store_root)
         store.open()
         job_manager = open_backend(settings)
         job_manager.start()
@@ -47,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cache = ModelCache(
             store, capacity=settings.cache_models, max_bytes=settings.cache_bytes
         )
-        log.info("serving models from %s", settings.store_dir.resolve())
+        log.info("serving models from %s", settings.store_root.resolve())
         if settings.key("write") is None:
             log.warning(
                 "FORECAST_API_KEY is not set: anyone who can reach this port may train and "

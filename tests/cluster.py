@@ -37,7 +37,7 @@ def celery_env(store: Path, redis_url: str, prefix: str, **extra: str) -> dict[s
     return {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "3",
-        "FORECAST_STORE_DIR": str(store),
+        "FORECAST_STORE_ROOT": str(store),
         "FORECAST_JOBS_BACKEND": "celery",
         "FORECAST_REDIS_URL": redis_url,
         "FORECAST_REDIS_PREFIX": prefix,
@@ -59,7 +59,8 @@ def api_server(
     env: dict[str, str], log: Path, *, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    command = [sys.executable, "-m", "service", "--port", str(port), "--workers", str(workers)]
+    command = [sys.executable, "-m", "service", "--port", str(port)]
+    command += ["--api-processes", str(workers)]
     return spawn(command, env, log), f"http://127.0.0.1:{port}"
 
 

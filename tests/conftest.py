@@ -54,16 +54,23 @@ def store_listing(root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("store")
 
 
 @pytest.fixture(scope="session")
-def client(store_dir: Path) -> Iterator[TestClient]:
+def client(store_root: Path) -> Iterator[TestClient]:
     """One app for the session: its training worker imports TensorFlow once (several seconds)."""
-    app = create_app(Settings(store_dir=store_dir, max_queued_jobs=64))
+    app = create_app(Settings(store_root=store_root, max_queued_jobs=64))
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def settings(client: TestClient) -> Settings:
+    """The session app's settings."""
+    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    return settings
 
 
 @pytest.fixture(scope="session")

@@ -118,7 +118,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Only the settings this test chooses: none of the caller's FORECAST_ variables (an API key
     # would not matter to the docs pages, but a store path or worker count might).
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORECAST_")}
-    env.update(FORECAST_STORE_DIR=str(store), TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    env.update(FORECAST_STORE_ROOT=str(store), TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     command = [
         sys.executable,
         "-m",

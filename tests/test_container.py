@@ -126,7 +126,7 @@ def test_dockerfile_declares_store_volume() -> None:
 
 def test_dockerfile_points_store_dir_at_volume() -> None:
     envs = " ".join(args for keyword, args in _final_stage() if keyword == "ENV")
-    assert f"FORECAST_STORE_DIR={STORE_PATH}" in envs
+    assert f"FORECAST_STORE_ROOT={STORE_PATH}" in envs
 
 
 # ---- docker-compose.yml ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 from service.jobs import JobStatus
 from service.jobs.local import LocalJobs
-from service.schemas import TrainRequest
+from service.schemas.train import TrainRequest
 from service.store.local import CARD_FILE, MODEL_FILE, ModelStore
 from tests.conftest import tiny_spec, train_body
 

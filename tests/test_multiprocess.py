@@ -1,5 +1,5 @@
 """The real server, local backend, with several API processes on one store: uvicorn
---workers 2 (each process with its own training worker), and two servers side by side so that
+--api-processes 2 (each process with its own training worker), and two servers side by side so that
 a test can choose which process it asks. Job state is shared through SQLite in the store."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ LONG = tiny_spec(epochs=20_000, batch_size=4)
 
 
 def local_env(store: Path) -> dict[str, str]:
-    return {**os.environ, "FORECAST_STORE_DIR": str(store), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return {**os.environ, "FORECAST_STORE_ROOT": str(store), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Dependencies shared by the routers: the store, the model cache, the jobs, a model's version.
+"""Dependencies shared by the routers: the settings, the store, the model cache, the jobs, a
+model's version.
 
 The ones that only read app.state are `async`: FastAPI runs a plain `def` dependency in its
 thread pool, and each such hop cost a forecast about as much as its inference."""
@@ -10,10 +11,16 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 
+from service.config import Settings
 from service.jobs.backend import JobBackend
-from service.schemas import MODEL_NAME_PATTERN, check_model_name
+from service.schemas.common import MODEL_NAME_PATTERN, check_model_name
 from service.serving.cache import ModelCache
 from service.store.local import ModelStore
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_store(request: Request) -> ModelStore:
@@ -31,6 +38,7 @@ async def get_jobs(request: Request) -> JobBackend:
     return jobs
 
 
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 CacheDep = Annotated[ModelCache, Depends(get_cache)]
 JobsDep = Annotated[JobBackend, Depends(get_jobs)]

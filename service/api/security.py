@@ -9,10 +9,10 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader
 
-from service.config import Settings
+from service.api.deps import SettingsDep
 from service.errors import Unauthorized
 
 api_key_header = APIKeyHeader(
@@ -30,19 +30,13 @@ def _matches(provided: str | None, expected: str | None) -> bool:
     return secrets.compare_digest(provided.encode(), expected.encode())
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def require_write(request: Request, provided: KeyHeader) -> None:
-    expected = _settings(request).key("write")
+async def require_write(settings: SettingsDep, provided: KeyHeader) -> None:
+    expected = settings.key("write")
     if expected is not None and not _matches(provided, expected):
         raise Unauthorized("this needs the API key (X-API-Key header): missing or wrong")
 
 
-async def require_read(request: Request, provided: KeyHeader) -> None:
-    settings = _settings(request)
+async def require_read(settings: SettingsDep, provided: KeyHeader) -> None:
     expected = settings.key("read")
     if (
         expected is None

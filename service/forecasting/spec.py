@@ -37,7 +37,7 @@ class LayerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)  # hashable: a compiled step's key
 
     type: LayerType
-    units: int = Field(ge=1, le=1024)
+    units: int = Field(ge=1, description="Limited by FORECAST_MAX_UNITS.")
     activation: Activation | None = Field(
         default=None, description="Defaults to tanh for recurrent layers, linear for dense."
     )
@@ -79,19 +79,21 @@ class TrainSpec(BaseModel):
         "trains each preset and keeps the one with the lowest rolling-origin validation error.",
     )
     units: int | None = Field(
-        default=None, ge=1, le=1024, description="Units per layer of a preset (default 8)."
+        default=None, ge=1, description="Units per layer of a preset (default 8)."
     )
     layers: list[LayerSpec] | None = Field(
         default=None,
         min_length=1,
-        max_length=8,
-        description="An explicit stack; a Dense head sized to the targets is added after it.",
+        description="An explicit stack; a Dense head sized to the targets is added after it "
+        "(at most FORECAST_MAX_LAYERS layers).",
     )
     window: WindowSpec = Field(default_factory=WindowSpec)
     batch_size: int | None = Field(
         default=None, ge=1, le=100_000, description="Default: all windows in one batch."
     )
-    epochs: int | None = Field(default=None, ge=1, le=20_000, description="Default: 2000.")
+    epochs: int | None = Field(
+        default=None, ge=1, description="Default: 2000. Limited by FORECAST_MAX_EPOCHS."
+    )
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
     learning_rate: float | None = Field(default=None, gt=0, le=10, description="Default: 0.03.")
     loss: Literal["mse"] = "mse"

@@ -14,7 +14,8 @@ from service.errors import BrokerUnavailable
 from service.jobs.record import Job
 from service.jobs.state import JobState, Outcomes
 from service.jobs.status import JobStatus
-from service.schemas import BacktestRequest, TrainRequest
+from service.schemas.backtest import BacktestRequest
+from service.schemas.train import TrainRequest
 
 if TYPE_CHECKING:
     from service.config import Settings

@@ -82,12 +82,12 @@ class LocalJobs(JobBackend):
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalJobs:
         return cls(
-            settings.store_dir,
-            workers=settings.workers,
+            settings.store_root,
+            workers=settings.training_workers,
             threads=settings.worker_threads,
             max_queued=settings.max_queued_jobs,
             timeout_seconds=settings.job_timeout_seconds,
-            xla_cache=settings.store_dir / ".cache" / "xla" if settings.xla_cache else None,
+            xla_cache=settings.store_root / ".cache" / "xla" if settings.xla_cache else None,
             retire_at=settings.worker_retire_at,
         )
 

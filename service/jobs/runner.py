@@ -21,7 +21,8 @@ from service.errors import BrokerUnavailable, ServiceError, TrainingFailed, Trai
 from service.jobs.record import Kind, error
 from service.jobs.state import JobState, Start
 from service.jobs.status import JobStatus
-from service.schemas import BacktestRequest, TrainRequest
+from service.schemas.backtest import BacktestRequest
+from service.schemas.train import TrainRequest
 from service.store.local import ModelStore
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from billiard.exceptions import WorkerLostError
 from celery import Task, bootsteps, signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from service.config import Settings, get_settings
+from service.config import Settings
 from service.errors import BrokerUnavailable, TrainingFailed
 from service.jobs.celery_app import TASK, make_celery
 from service.jobs.celery_backend import ALIVE_WITHIN, HEARTBEAT_SECONDS
@@ -34,11 +34,12 @@ from service.jobs.record import error
 from service.jobs.redis_state import RedisJobState
 from service.jobs.runner import configure_tensorflow, run_job, worn_out
 from service.jobs.status import JobStatus
-from service.schemas import BacktestRequest, TrainRequest
+from service.schemas.backtest import BacktestRequest
+from service.schemas.train import TrainRequest
 from service.store.local import ModelStore
 
 log = logging.getLogger(__name__)
-settings: Settings = get_settings()
+settings: Settings = Settings()
 app = make_celery(settings)
 _process: dict[str, Any] = {}  # this process's job-state client, made after the fork
 
@@ -60,7 +61,7 @@ def state() -> RedisJobState:
 )
 def run(task: Task, job_id: str, kind: str, request: str, timeout_seconds: float) -> None:
     parsed = (BacktestRequest if kind == "backtest" else TrainRequest).model_validate_json(request)
-    store = ModelStore(settings.store_dir)
+    store = ModelStore(settings.store_root)
     try:
         run_job(
             state(), job_id, parsed, store, timeout_seconds=timeout_seconds, max_attempts=2,
@@ -96,10 +97,10 @@ def _fail(job_id: str, message: str) -> None:
 def _init_process(**_: Any) -> None:
     """In each child, after the fork: TensorFlow, and the memory-map watch."""
     _process.clear()  # the parent's connections are not this process's
-    xla = settings.store_dir / ".cache" / "xla" if settings.xla_cache else None
+    xla = settings.store_root / ".cache" / "xla" if settings.xla_cache else None
     configure_tensorflow(settings.worker_threads, xla)
     _watch_memory_maps(settings.worker_max_memory_mb * 1024, settings.worker_retire_at)
-    ModelStore(settings.store_dir).open()  # clears saves of this machine's dead processes
+    ModelStore(settings.store_root).open()  # clears saves of this machine's dead processes
 
 
 def _watch_memory_maps(limit_kb: int, retire_at: float) -> None:
@@ -153,10 +154,10 @@ app.steps["worker"].add(Heartbeat)
 
 def main(argv: list[str]) -> None:
     """Start the worker: `forecast-service worker [--concurrency N] [celery worker options]`."""
-    Path(settings.store_dir).mkdir(parents=True, exist_ok=True)
+    Path(settings.store_root).mkdir(parents=True, exist_ok=True)
     defaults = [
         "--pool=prefork",
-        f"--concurrency={settings.workers}",
+        f"--concurrency={settings.training_workers}",
         f"--hostname=forecast-{os.getpid()}@%h",  # unique per process, for the heartbeats
         "--without-gossip",  # the job state already says what gossip and mingle would
         "--without-mingle",

@@ -19,7 +19,7 @@ import numpy as np
 from service.errors import ModelBroken, VersionNotFound
 from service.forecasting.ensemble import Ensemble, SeriesForecaster
 from service.forecasting.inference import Forecaster, Forward
-from service.schemas import ModelCard
+from service.store.card import ModelCard
 from service.store.local import BATCHED_FILE, MODEL_FILE, ONNX_FILE, ModelStore
 
 log = logging.getLogger(__name__)

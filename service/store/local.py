@@ -32,7 +32,8 @@ from filelock import FileLock
 from pydantic import ValidationError
 
 from service.errors import InvalidInput, ModelBroken, ModelNotFound, VersionNotFound
-from service.schemas import MODEL_NAME_PATTERN, ModelCard, check_model_name
+from service.schemas.common import MODEL_NAME_PATTERN, check_model_name
+from service.store.card import ModelCard
 
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from service.errors import TrainingRejected
+from service.config import Settings
+from service.errors import InvalidInput, TrainingRejected
 from service.forecasting import transforms
 from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.evaluation import (
@@ -19,11 +20,50 @@ from service.forecasting.evaluation import (
     baseline_forecasts,
     mase_scale,
     refit_forecasts,
+    rolling_forecasts,
     scores,
 )
 from service.forecasting.training import Progress
-from service.schemas import BacktestRequest, BacktestResult, ModelCard
+from service.schemas.backtest import BacktestRequest, BacktestResult
+from service.serving.cache import ModelCache
+from service.store.card import ModelCard
 from service.store.local import ModelStore
+from service.usecases.checks import check_backtest_limits, check_refit_trainings, check_series
+
+
+def backtest_stored(
+    request: BacktestRequest, *, store: ModelStore, cache: ModelCache, settings: Settings
+) -> BacktestResult:
+    """Rolling-origin forecasts of the version as stored, scored beside the baselines."""
+    check_backtest_limits(request, settings)
+    version = store.resolve(request.model_name, request.version)
+    loaded = cache.get(request.model_name, version)
+    check_series(request.series, loaded.card, settings, horizon=request.horizon, backtest=True)
+    rolled = rolling_forecasts(
+        loaded.forecaster, request.series, horizon=request.horizon, count=request.origins
+    )
+    return summarize(request, version, rolled, season_of(request, loaded.card))
+
+
+def refit_request(
+    request: BacktestRequest, *, store: ModelStore, settings: Settings
+) -> BacktestRequest:
+    """The request with its version resolved, once the series is known to fit it and to leave
+    enough history before the first origin to train on: what a training worker runs."""
+    check_backtest_limits(request, settings)
+    version = store.resolve(request.model_name, request.version)
+    card = store.card(request.model_name, version)
+    check_series(request.series, card, settings, horizon=request.horizon, backtest=True)
+    check_refit_trainings(request, card, settings)
+    first = len(request.series) - request.horizon - request.origins + 1
+    if first < min_refit_history(card):
+        raise InvalidInput(
+            f"the first of {request.origins} origins leaves {max(first, 0)} rows of history to "
+            f"train on; model {request.model_name}@{version} needs {min_refit_history(card)}: "
+            "give fewer origins or a longer series",
+            field="origins",
+        )
+    return request.model_copy(update={"version": version})
 
 
 def summarize(
@@ -40,15 +80,18 @@ def summarize(
     }
     model = scores(rolled.actuals, rolled.forecasts, scale=scale)
     best = min(b.mse for b in baselines.values())
-    return BacktestResult(
-        model_name=request.model_name,
-        version=version,
-        horizon=request.horizon,
-        origins=rolled.origins,
-        refit=request.refit,
-        model=model,
-        baselines=baselines,
-        skill=model.mse / best if best > 0 else None,
+    # The response's own Scores model: the schemas import nothing from the ML core.
+    return BacktestResult.model_validate(
+        {
+            "model_name": request.model_name,
+            "version": version,
+            "horizon": request.horizon,
+            "origins": rolled.origins,
+            "refit": request.refit,
+            "model": model.model_dump(),
+            "baselines": {name: b.model_dump() for name, b in baselines.items()},
+            "skill": model.mse / best if best > 0 else None,
+        }
     )
 
 

@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from service.config import Settings
+from service.errors import InvalidInput
 from service.forecasting.windowing import as_2d
-from service.schemas import ModelCard
+from service.schemas.forecast import ForecastRequest
+from service.serving.cache import ModelCache
+from service.store.card import ModelCard
+from service.store.local import ModelStore
+from service.usecases.forecasting import forecast_series, load_checked
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,6 +39,43 @@ class HeldOut:
 
     series: np.ndarray
     predictions: np.ndarray
+
+
+def plot_forecast(
+    request: ForecastRequest,
+    *,
+    store: ModelStore,
+    cache: ModelCache,
+    settings: Settings,
+    width: int,
+    height: int,
+) -> bytes:
+    """What `POST /forecast` computes for a `series`, drawn over it."""
+    if request.series is None:
+        raise InvalidInput(
+            "a plot needs `series`; ready-made `inputs` have no time axis", field="series"
+        )
+    version, forecaster, _ = load_checked(request, store=store, cache=cache, settings=settings)
+    outcome = forecast_series(forecaster, request)
+    title = f"{request.model_name}@{version}"
+    if outcome.scores:
+        scores = outcome.scores
+        title += f": one-step MSE {scores['mse']:.3g} (naive {scores['naive_mse']:.3g})"
+    if request.horizon:
+        title += f", {request.horizon}-step forecast"
+    assert forecaster.prep.window is not None  # load_checked: a series model
+    return forecast_plot(
+        request.series,
+        outcome.predictions,
+        outcome.ahead,
+        # The first window's target: after the window and the rows the transforms use up.
+        window_length=forecaster.min_history,
+        stride=request.stride,
+        target_columns=forecaster.prep.target_columns,
+        width=width,
+        height=height,
+        title=title,
+    )
 
 
 def training_plot(

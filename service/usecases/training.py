@@ -1,7 +1,6 @@
-"""One training request, start to finish: examples from the request, the ML core, the store.
-
-Runs inside a training worker process (see jobs/runner.py); the API process never imports this.
-"""
+"""One training request, start to finish: checked and submitted as a job in the API process
+(`submit`, `result_of`), then trained and stored inside a training worker (`train_and_store`,
+see jobs/runner.py). TensorFlow is imported only inside the worker's calls."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from service.config import Settings
 from service.errors import InvalidInput, TrainingRejected
 from service.forecasting.auto import TooShortForAuto
 from service.forecasting.data import (
@@ -30,7 +30,10 @@ from service.forecasting.pipeline import (
     train_series,
 )
 from service.forecasting.training import Progress, TrainingCancelled
-from service.schemas import EnsembleMember, History, Metrics, ModelCard, TrainRequest
+from service.jobs.backend import JobBackend
+from service.jobs.record import Job
+from service.schemas.train import TrainRequest, TrainResult
+from service.store.card import EnsembleMember, History, Metrics, ModelCard
 from service.store.local import (
     BATCHED_FILE,
     CARD_FILE,
@@ -39,8 +42,25 @@ from service.store.local import (
     ModelStore,
     member_dir,
 )
+from service.usecases.checks import check_train_request, check_versions
 
 log = logging.getLogger(__name__)
+
+
+def submit(
+    request: TrainRequest, *, jobs: JobBackend, store: ModelStore, settings: Settings
+) -> Job:
+    """A training job for the request, once it is within the limits."""
+    check_train_request(request, settings)
+    check_versions(request, store, settings)
+    return jobs.submit(request)
+
+
+def result_of(job: Job) -> TrainResult:
+    """A finished training job's result, or its error raised."""
+    job.raise_error()
+    assert job.card is not None
+    return TrainResult.from_card(ModelCard.model_validate(job.card))
 
 
 def train_request(

@@ -8,14 +8,15 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import ValidationError
 
-from service.config import get_settings
+from service.config import Settings
+from service.errors import InvalidInput
 from service.forecasting.auto import ENSEMBLE_SIZE, candidate_specs, plan
 from service.forecasting.data import Preprocessing
 from service.forecasting.spec import TrainSpec
 from service.forecasting.transforms import lag
-from service.schemas import TrainRequest
+from service.schemas.train import TrainRequest
+from service.usecases.checks import check_train_request
 from tests.conftest import tiny_spec, train_body
 
 
@@ -115,15 +116,15 @@ def test_auto_ranks_candidates_by_validation_and_keeps_the_best(
 
 @pytest.mark.slow
 def test_an_auto_version_serves_the_mean_of_its_networks(
-    client: TestClient, chosen: dict[str, Any], store_dir: Path
+    client: TestClient, chosen: dict[str, Any], store_root: Path
 ) -> None:
     import keras
 
     from service.forecasting.inference import Forecaster, keras_forward
-    from service.schemas import ModelCard
+    from service.store.card import ModelCard
     from service.store.local import MODEL_FILE
 
-    folder = store_dir / "chosen" / "1"
+    folder = store_root / "chosen" / "1"
     card = ModelCard.model_validate_json((folder / "card.json").read_text())
     folders = [folder, *(folder / "members" / str(i) for i in range(1, 2 * ENSEMBLE_SIZE))]
     series = rising(30, start=90)
@@ -186,16 +187,16 @@ def test_auto_on_a_series_too_short_to_validate_is_422(client: TestClient) -> No
 
 @pytest.mark.slow
 def test_series_checks_cover_every_network_of_an_ensemble(
-    chosen: dict[str, Any], store_dir: Path
+    chosen: dict[str, Any], store_root: Path
 ) -> None:
     """A member that takes a log or differences more than the best network decides what a
     series must be (the card edited so that only a member does)."""
     from service.errors import InvalidInput
     from service.forecasting.transforms import Transform
-    from service.schemas import ModelCard
+    from service.store.card import ModelCard
     from service.usecases.checks import check_series
 
-    card = ModelCard.model_validate_json((store_dir / "chosen" / "1" / "card.json").read_text())
+    card = ModelCard.model_validate_json((store_root / "chosen" / "1" / "card.json").read_text())
     steps = [Transform(type="log"), Transform(type="seasonal_difference", season_length=4)]
 
     def with_transforms(prep: Preprocessing, chain: list[Transform]) -> Preprocessing:
@@ -219,10 +220,10 @@ def test_series_checks_cover_every_network_of_an_ensemble(
 
 @pytest.mark.slow
 def test_a_version_missing_a_members_weights_is_listed_broken_and_409(
-    client: TestClient, chosen: dict[str, Any], store_dir: Path
+    client: TestClient, chosen: dict[str, Any], store_root: Path
 ) -> None:
-    copy = store_dir / "one-member-short" / "1"
-    shutil.copytree(store_dir / "chosen" / "1", copy)
+    copy = store_root / "one-member-short" / "1"
+    shutil.copytree(store_root / "chosen" / "1", copy)
     card = json.loads((copy / "card.json").read_text())
     (copy / "card.json").write_text(json.dumps({**card, "model_name": "one-member-short"}))
     for file in (copy / "members" / "2").iterdir():
@@ -258,19 +259,23 @@ def test_a_candidate_too_long_for_the_series_does_not_decide_the_test_series() -
         test_series=rising(20, start=60),
         spec=tiny_spec(transforms="auto", season_length=24, window={"length": 12}),
     )
-    TrainRequest.model_validate(body)
-    TrainRequest.model_validate({**body, "test_series": rising(13, start=60)})
-    with pytest.raises(ValidationError, match="test_series has 12 rows"):
-        TrainRequest.model_validate({**body, "test_series": rising(12, start=60)})
+    def check(test_series: list[float]) -> None:
+        request = TrainRequest.model_validate({**body, "test_series": test_series})
+        check_train_request(request, Settings())
+
+    check(rising(20, start=60))
+    check(rising(13, start=60))
+    with pytest.raises(InvalidInput, match="test_series has 12 rows"):
+        check(rising(12, start=60))
 
 
 @pytest.mark.slow
 def test_a_refit_of_an_ensemble_is_limited_by_its_trainings_and_history(
-    client: TestClient, chosen: dict[str, Any]
+    client: TestClient, chosen: dict[str, Any], settings: Settings
 ) -> None:
     card = client.get("/models/chosen/versions/1").json()["card"]
     networks = 1 + len(card["ensemble"])
-    limit = get_settings().max_refit_trainings
+    limit = settings.max_refit_trainings
     request = {"model_name": "chosen", "series": rising(140), "horizon": 3, "refit": True}
     too_many = client.post("/backtest", json={**request, "origins": limit // networks + 1})
     assert too_many.status_code == 422

@@ -30,7 +30,7 @@ def test_list_and_describe(client: TestClient) -> None:
     assert detail["versions"][0]["card"]["input_shape"] == [5, 1]
 
 
-def test_delete_a_version_then_the_model(client: TestClient, store_dir: Path) -> None:
+def test_delete_a_version_then_the_model(client: TestClient, store_root: Path) -> None:
     for _ in range(2):
         train(client, "doomed")
     assert (
@@ -55,7 +55,7 @@ def test_delete_a_version_then_the_model(client: TestClient, store_dir: Path) ->
     assert client.delete("/models/doomed").json()["versions"] == [1]
     assert client.get("/models/doomed").status_code == 404
     assert "doomed" not in [m["model_name"] for m in client.get("/models").json()["data"]]
-    assert not (store_dir / "doomed" / "1").exists()
+    assert not (store_root / "doomed" / "1").exists()
 
 
 def test_version_numbers_are_never_reused(client: TestClient) -> None:
@@ -76,11 +76,11 @@ def test_unknown_names_and_versions_are_404(client: TestClient) -> None:
 
 
 def test_broken_version_is_reported_and_others_keep_serving(
-    client: TestClient, store_dir: Path
+    client: TestClient, store_root: Path
 ) -> None:
     train(client, "fragile")
     train(client, "fragile")
-    (store_dir / "fragile" / "2" / "card.json").write_text("{not json")
+    (store_root / "fragile" / "2" / "card.json").write_text("{not json")
     detail = client.get("/models/fragile").json()
     statuses = {v["version"]: v["status"] for v in detail["versions"]}
     assert statuses == {1: "ok", 2: "broken"}
@@ -93,27 +93,27 @@ def test_broken_version_is_reported_and_others_keep_serving(
     assert client.get("/models").status_code == 200
 
 
-def test_corrupt_weights_give_409_not_500(client: TestClient, store_dir: Path) -> None:
+def test_corrupt_weights_give_409_not_500(client: TestClient, store_root: Path) -> None:
     train(client, "garbled")
-    (store_dir / "garbled" / "1" / "model.onnx").write_bytes(b"not a model")
+    (store_root / "garbled" / "1" / "model.onnx").write_bytes(b"not a model")
     response = client.post("/forecast", json={"model_name": "garbled", "series": sine(6)})
     assert response.status_code == 409
     assert "garbled@1" in response.json()["detail"]
 
 
 def test_version_without_exports_is_served_through_numpy_then_keras(
-    client: TestClient, store_dir: Path
+    client: TestClient, store_root: Path
 ) -> None:
     train(client, "keras-only")
     with_onnx = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
     client.delete("/models/keras-only/versions/1")
     train(client, "keras-only")
-    (store_dir / "keras-only" / "2" / "model.onnx").unlink()
+    (store_root / "keras-only" / "2" / "model.onnx").unlink()
     by_numpy = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
     client.delete("/models/keras-only/versions/2")
     train(client, "keras-only")
-    (store_dir / "keras-only" / "3" / "model.onnx").unlink()
-    (store_dir / "keras-only" / "3" / "model.npz").unlink()
+    (store_root / "keras-only" / "3" / "model.onnx").unlink()
+    (store_root / "keras-only" / "3" / "model.npz").unlink()
     by_keras = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
     # Same seed, same data: the same network, whichever runtime serves it.
     for response in (by_numpy, by_keras):
@@ -123,8 +123,8 @@ def test_version_without_exports_is_served_through_numpy_then_keras(
         )
     client.delete("/models/keras-only/versions/3")  # evicts the loaded copy
     train(client, "keras-only")
-    (store_dir / "keras-only" / "4" / "model.onnx").unlink()
-    (store_dir / "keras-only" / "4" / "model.npz").unlink()
-    (store_dir / "keras-only" / "4" / "model.keras").write_bytes(b"garbage")
+    (store_root / "keras-only" / "4" / "model.onnx").unlink()
+    (store_root / "keras-only" / "4" / "model.npz").unlink()
+    (store_root / "keras-only" / "4" / "model.keras").write_bytes(b"garbage")
     broken = client.post("/forecast", json={"model_name": "keras-only", "series": sine(9)})
     assert broken.status_code == 409

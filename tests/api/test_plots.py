@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from service.forecasting.data import Preprocessing
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec, WindowSpec
-from service.schemas import History, Metrics, ModelCard
+from service.store.card import History, Metrics, ModelCard
 from service.usecases import plots
 from tests.conftest import sine, tiny_spec, train_body
 

@@ -17,12 +17,6 @@ BACKTEST = {"model_name": "shared", "series": sine(40), "horizon": 2, "origins":
 
 
 @pytest.fixture
-def settings(client: TestClient) -> Settings:
-    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
-    return settings
-
-
-@pytest.fixture
 def write_key(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(settings, "api_key", SecretStr("write-s3cret"))
     return "write-s3cret"
@@ -110,10 +104,10 @@ def body_limit(client: TestClient) -> Iterator[Callable[[int], None]]:
 
 
 def test_body_over_the_limit_is_413(
-    client: TestClient, store_dir: Path, body_limit: Callable[[int], None]
+    client: TestClient, store_root: Path, body_limit: Callable[[int], None]
 ) -> None:
     body_limit(2048)
-    before = store_listing(store_dir)
+    before = store_listing(store_root)
     response = client.post("/train", json=train_body("huge", series=sine(2000)))
     assert response.status_code == 413
     assert "FORECAST_MAX_BODY_BYTES" in response.json()["detail"]
@@ -126,7 +120,7 @@ def test_body_over_the_limit_is_413(
 
     streamed = client.post("/train", content=chunks(), headers={"content-type": "application/json"})
     assert streamed.status_code == 413
-    assert store_listing(store_dir) == before
+    assert store_listing(store_root) == before
     assert client.get("/health").status_code == 200
 
 
@@ -146,7 +140,7 @@ LIMITS = [
 def test_limits_refuse_work_before_it_starts(
     client: TestClient,
     settings: Settings,
-    store_dir: Path,
+    store_root: Path,
     monkeypatch: pytest.MonkeyPatch,
     limit: str,
     value: float,
@@ -154,12 +148,12 @@ def test_limits_refuse_work_before_it_starts(
     message: str,
 ) -> None:
     monkeypatch.setattr(settings, limit, value)
-    before = store_listing(store_dir)
+    before = store_listing(store_root)
     body = train_body("limited", spec={k: v for k, v in tiny_spec(**spec).items() if v is not None})
     response = client.post("/train", json=body)
     assert response.status_code == 422, response.text
     assert message in response.text
-    assert store_listing(store_dir) == before
+    assert store_listing(store_root) == before
 
 
 def test_horizon_limit(client: TestClient, trained: dict[str, Any], settings: Settings,
@@ -176,14 +170,14 @@ def test_horizon_limit(client: TestClient, trained: dict[str, Any], settings: Se
     ["..", "%2e%2e", "..%2fetc", "a%2fb", "%00", "CON", "nul.txt", "é", "x" * 65, "a b", ".env"],
 )
 def test_names_that_leave_the_store_are_refused(
-    client: TestClient, store_dir: Path, name: str
+    client: TestClient, store_root: Path, name: str
 ) -> None:
-    before = store_listing(store_dir)
+    before = store_listing(store_root)
     assert client.post("/train", json=train_body(name)).status_code == 422
     # In a path, "." segments are resolved by the client ("/models/.." is "/"): never a model.
     assert client.get(f"/models/{name}").status_code in (404, 422)
     assert client.delete(f"/models/{name}").status_code in (404, 405, 422)
-    assert store_listing(store_dir) == before
+    assert store_listing(store_root) == before
 
 
 def test_version_count_per_name_is_limited(

@@ -57,7 +57,7 @@ def test_api_process_never_imports_tensorflow(tmp_path: Path) -> None:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         if __name__ == "__main__":
-            with TestClient(create_app(Settings(store_dir=Path({str(tmp_path)!r})))) as client:
+            with TestClient(create_app(Settings(store_root=Path({str(tmp_path)!r})))) as client:
                 peaks = []
                 for i in range(6):
                     assert client.post("/train", json=train_body("m")).status_code == 201

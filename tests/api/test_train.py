@@ -90,15 +90,15 @@ def test_same_seed_same_result_over_http(client: TestClient) -> None:
     assert second["version"] == first["version"] + 1
 
 
-def test_card_holds_what_is_needed_to_reproduce(client: TestClient, store_dir: Path) -> None:
+def test_card_holds_what_is_needed_to_reproduce(client: TestClient, store_root: Path) -> None:
     version = client.post("/train", json=train_body("carded")).json()["version"]
     card = client.get(f"/models/carded/versions/{version}").json()["card"]
     assert card["spec"]["window"] == {"length": 5, "sampling_rate": 1, "stride": 1}
     assert card["preprocessing"]["x_scaler"]["kind"] == "standard"
     assert card["data_fingerprint"].startswith("sha256:")
     assert {"tensorflow", "keras", "python"} <= set(card["library_versions"])
-    assert (store_dir / "carded" / str(version) / "model.keras").is_file()
-    assert (store_dir / "carded" / str(version) / "card.json").is_file()
+    assert (store_root / "carded" / str(version) / "model.keras").is_file()
+    assert (store_root / "carded" / str(version) / "card.json").is_file()
 
 
 def test_multivariate_series_with_target_columns(client: TestClient) -> None:
@@ -164,10 +164,10 @@ def test_unknown_job_is_404(client: TestClient) -> None:
     assert client.get("/jobs/nope").status_code == 404
 
 
-def test_diverging_training_fails_and_stores_nothing(client: TestClient, store_dir: Path) -> None:
+def test_diverging_training_fails_and_stores_nothing(client: TestClient, store_root: Path) -> None:
     from tests.conftest import store_listing
 
-    before = store_listing(store_dir)
+    before = store_listing(store_root)
     body = train_body(
         "diverges",
         series=[1e4 * v for v in sine(60)],
@@ -178,4 +178,4 @@ def test_diverging_training_fails_and_stores_nothing(client: TestClient, store_d
     assert response.status_code == 422, response.text
     assert "diverged" in response.json()["detail"][0]["msg"]
     assert response.json()["detail"][0]["loc"] == ["body", "spec"]
-    assert store_listing(store_dir) == before
+    assert store_listing(store_root) == before

@@ -49,15 +49,15 @@ def test_log_and_difference_train_and_forecast_in_original_units(client: TestCli
     ],
 )
 def test_transform_preconditions_are_422(
-    client: TestClient, store_dir: Path, change: dict[str, Any], message: str
+    client: TestClient, store_root: Path, change: dict[str, Any], message: str
 ) -> None:
-    before = store_listing(store_dir)
+    before = store_listing(store_root)
     spec = tiny_spec(transforms=[{"type": "log"}, {"type": "difference"}])
     body = train_body("bad-log", series=growth(60), test_series=growth(20), spec=spec)
     response = client.post("/train", json={**body, **change})
     assert response.status_code == 422, response.text
     assert message in response.text
-    assert store_listing(store_dir) == before
+    assert store_listing(store_root) == before
 
 
 def test_transforms_need_a_series(client: TestClient) -> None:

@@ -64,25 +64,25 @@ BAD_TRAIN: list[tuple[str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("case", "change", "message"), BAD_TRAIN, ids=[c[0] for c in BAD_TRAIN])
 def test_bad_train_requests_are_422_and_store_nothing(
-    client: TestClient, store_dir: Path, case: str, change: dict[str, Any], message: str
+    client: TestClient, store_root: Path, case: str, change: dict[str, Any], message: str
 ) -> None:
-    before = store_listing(store_dir)
+    before = store_listing(store_root)
     body = {k: v for k, v in {**train_body("rejected"), **change}.items() if v is not None}
     response = client.post("/train", json=body)
     assert response.status_code == 422, response.text
     assert message in response.text
-    assert store_listing(store_dir) == before
+    assert store_listing(store_root) == before
 
 
-def test_nan_and_infinity_are_rejected(client: TestClient, store_dir: Path) -> None:
-    before = store_listing(store_dir)
+def test_nan_and_infinity_are_rejected(client: TestClient, store_root: Path) -> None:
+    before = store_listing(store_root)
     for literal in ("NaN", "Infinity", "-Infinity"):
         raw = '{"model_name": "nan", "series": [1.0, 2.0, ' + literal + ", 3.0, 4.0, 5.0, 6.0]}"
         response = client.post("/train", content=raw, headers={"content-type": "application/json"})
         assert response.status_code == 422, response.text
         assert "series[2]" in response.text
         assert "not a finite number" in response.text
-    assert store_listing(store_dir) == before
+    assert store_listing(store_root) == before
 
 
 def test_malformed_json_is_422(client: TestClient) -> None:

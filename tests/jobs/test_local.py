@@ -13,7 +13,7 @@ import pytest
 
 from service.jobs import Job, JobStatus
 from service.jobs.local import LocalJobs
-from service.schemas import TrainRequest
+from service.schemas.train import TrainRequest
 from service.store.local import ModelStore
 from tests.conftest import tiny_spec, train_body
 

@@ -14,8 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from service.schemas import TrainRequest
+from service.config import Settings
+from service.errors import InvalidInput
 from service.schemas.arrays import parse_array
+from service.schemas.train import TrainRequest
+from service.usecases.checks import check_train_request
 
 FIELDS = {"series", "inputs", "targets", "test_series", "test_inputs", "test_targets", "spec"}
 
@@ -72,6 +75,10 @@ def test_train_request_rejects_cleanly_or_accepts_valid_shapes(
     assert data is not None
     assert np.isfinite(data).all()
     assert data.ndim in ((1, 2) if request.series is not None else (3,))
+    try:  # the use case's rules beyond shapes: a clean rejection that names its field
+        check_train_request(request, Settings())
+    except InvalidInput as error:
+        assert error.field in FIELDS or (error.field or "").startswith("spec"), error  # noqa: PT017
 
 
 @CONFIG

@@ -13,7 +13,7 @@ from tests.conftest import train_body
 @pytest.fixture(scope="module")
 def trained_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     """Three tiny versions, trained in this process (no worker needed)."""
-    from service.schemas import TrainRequest
+    from service.schemas.train import TrainRequest
     from service.usecases.training import train_and_store
 
     store = ModelStore(tmp_path_factory.mktemp("serving"))
@@ -95,7 +95,7 @@ def test_an_export_that_disagrees_with_keras_is_not_kept(
     import numpy as np
 
     from service.forecasting import batched
-    from service.schemas import TrainRequest
+    from service.schemas.train import TrainRequest
     from service.usecases.training import train_and_store
 
     real = batched.export_batched

@@ -6,15 +6,10 @@ from service.api.deps import JobsDep
 from service.api.responses import errors
 from service.api.security import Read, Write
 from service.jobs import Job, JobStatus
-from service.schemas import (
-    BacktestResult,
-    JobError,
-    JobProgress,
-    JobPublic,
-    JobsPublic,
-    ModelCard,
-    TrainResult,
-)
+from service.schemas.backtest import BacktestResult
+from service.schemas.jobs import JobError, JobProgress, JobPublic, JobsPublic
+from service.schemas.train import TrainResult
+from service.store.card import ModelCard
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=errors(401, 404, 503))
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from service.api.deps import CacheDep, ModelDep, StoreDep, VersionDep
 from service.api.responses import errors
 from service.api.security import Read, Write
-from service.schemas import (
+from service.schemas.models import (
     Deleted,
     ModelDetail,
     ModelPublic,

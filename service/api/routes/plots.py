@@ -9,12 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from service.api.deps import CacheDep, StoreDep, VersionDep
+from service.api.deps import CacheDep, SettingsDep, StoreDep, VersionDep
 from service.api.responses import errors
-from service.api.routes.forecast import forecast_series, load_checked
 from service.api.security import Read
-from service.errors import InvalidInput
-from service.schemas import ForecastRequest
+from service.schemas.forecast import ForecastRequest
 from service.usecases import plots
 
 router = APIRouter(tags=["plots"])
@@ -48,34 +46,13 @@ def forecast_plot(
     request: ForecastRequest,
     store: StoreDep,
     cache: CacheDep,
+    settings: SettingsDep,
     width: Width = 900,
     height: Height = 500,
 ) -> Response:
     """What `POST /forecast` computes for a `series`, drawn: the series, the one-step
     predictions at the steps they predict, and the `horizon` forecast past its end."""
-    if request.series is None:
-        raise InvalidInput(
-            "a plot needs `series`; ready-made `inputs` have no time axis", field="series"
-        )
-    version, forecaster, _ = load_checked(request, store, cache)
-    outcome = forecast_series(forecaster, request)
-    title = f"{request.model_name}@{version}"
-    if outcome.scores:
-        scores = outcome.scores
-        title += f": one-step MSE {scores['mse']:.3g} (naive {scores['naive_mse']:.3g})"
-    if request.horizon:
-        title += f", {request.horizon}-step forecast"
-    assert forecaster.prep.window is not None  # load_checked: a series model
-    png = plots.forecast_plot(
-        request.series,
-        outcome.predictions,
-        outcome.ahead,
-        # The first window's target: after the window and the rows the transforms use up.
-        window_length=forecaster.min_history,
-        stride=request.stride,
-        target_columns=forecaster.prep.target_columns,
-        width=width,
-        height=height,
-        title=title,
+    png = plots.plot_forecast(
+        request, store=store, cache=cache, settings=settings, width=width, height=height
     )
     return Response(content=png, media_type="image/png")

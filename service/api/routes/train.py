@@ -3,13 +3,12 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from service.api.deps import JobsDep, StoreDep
+from service.api.deps import JobsDep, SettingsDep, StoreDep
 from service.api.responses import errors
 from service.api.security import Write
-from service.config import get_settings
-from service.errors import InvalidInput
-from service.jobs import Job
-from service.schemas import JobAccepted, ModelCard, TrainRequest, TrainResult
+from service.schemas.jobs import JobAccepted
+from service.schemas.train import TrainRequest, TrainResult
+from service.usecases import training
 
 router = APIRouter(tags=["train"])
 
@@ -25,28 +24,15 @@ router = APIRouter(tags=["train"])
     },
 )
 async def train(
-    request: TrainRequest, jobs: JobsDep, store: StoreDep
+    request: TrainRequest, jobs: JobsDep, store: StoreDep, settings: SettingsDep
 ) -> TrainResult | JSONResponse:
     """Train a model on the data and store it as the next version of `model_name`.
 
     Training runs in a worker process. By default the request waits for it and answers 201 with
     the metrics; with `"async": true` it answers 202 at once with a job to poll.
     """
-    limit = get_settings().max_versions
-    if len(store.versions(request.model_name)) >= limit:
-        raise InvalidInput(
-            f"model {request.model_name!r} has {limit} versions, the limit "
-            "(FORECAST_MAX_VERSIONS); delete old versions first",
-            field="model_name",
-        )
-    job = jobs.submit(request)
+    job = training.submit(request, jobs=jobs, store=store, settings=settings)
     if request.run_async:
         accepted = JobAccepted(job_id=job.id, status_url=f"/jobs/{job.id}")
         return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
-    return result_of(await jobs.wait(job.id))
-
-
-def result_of(job: Job) -> TrainResult:
-    job.raise_error()
-    assert job.card is not None
-    return TrainResult.from_card(ModelCard.model_validate(job.card))
+    return training.result_of(await jobs.wait(job.id))

@@ -1,0 +1,75 @@
+"""What every resource's schemas share: model names, array fields, the lecture's example data
+and the rule that data comes in one form."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import AfterValidator, Field
+
+from service.schemas.arrays import ArrayField
+
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
+# Device names some filesystems reserve, whatever the extension: refused so a store can move.
+_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?")
+
+
+def check_model_name(name: str) -> str:
+    """The pattern (ASCII letters, digits, `_.-`, not starting with `.`) and no reserved name."""
+    if not re.fullmatch(MODEL_NAME_PATTERN, name) or _RESERVED.fullmatch(name):
+        raise ValueError(
+            f"model name {name!r} is not allowed: use 1-64 letters, digits, `_`, "
+            "`.` or `-`, not starting with `.`, and not a reserved device name"
+        )
+    return name
+
+
+ModelName = Annotated[
+    str,
+    AfterValidator(check_model_name),
+    Field(
+        pattern=MODEL_NAME_PATTERN,
+        description="Letters, digits, `_`, `.` and `-`, 1-64 characters, not starting with `.`.",
+        examples=["sine"],
+    ),
+]
+
+Series = Annotated[np.ndarray, ArrayField(1, 2, field="series")]
+TestSeries = Annotated[np.ndarray, ArrayField(1, 2, field="test_series")]
+Inputs = Annotated[np.ndarray, ArrayField(3, field="inputs")]
+TestInputs = Annotated[np.ndarray, ArrayField(3, field="test_inputs")]
+Targets = Annotated[np.ndarray, ArrayField(1, 2, field="targets")]
+TestTargets = Annotated[np.ndarray, ArrayField(1, 2, field="test_targets")]
+
+# The lecture's data: sin(x) on [0, 100) for training and [90, 200) for testing, step 0.5.
+_TRAIN_X = np.arange(0, 100, 0.5)
+_TEST_X = np.arange(90, 200, 0.5)
+EXAMPLE_SERIES: list[Any] = [round(float(v), 6) for v in np.sin(_TRAIN_X)]
+EXAMPLE_TEST_SERIES: list[Any] = [round(float(v), 6) for v in np.sin(_TEST_X)]
+
+
+def one_form(data: dict[str, Any], *, targets_required: bool) -> None:
+    """Data comes as `series`, or as `inputs` (with `targets` where they are required)."""
+    has_series, has_inputs = data.get("series") is not None, data.get("inputs") is not None
+    if has_series and has_inputs:
+        raise ValueError("give either `series` or `inputs`, not both")
+    if not (has_series or has_inputs):
+        raise ValueError("give the data as `series`, or as `inputs` with `targets`")
+    if data.get("targets") is not None and not has_inputs:
+        raise ValueError("`targets` go with `inputs`; a series carries its own next values")
+    if targets_required and has_inputs and data.get("targets") is None:
+        raise ValueError("`inputs` need `targets` to train on")
+
+
+def check_targets(inputs: np.ndarray, targets: np.ndarray, *, names: tuple[str, str]) -> None:
+    if len(targets) != len(inputs):
+        raise ValueError(
+            f"{names[1]} has {len(targets)} rows but {names[0]} has {len(inputs)} windows"
+        )
+
+
+def as_rows(array: np.ndarray) -> np.ndarray:
+    """A 1-D series as one column, a 2-D one as it is."""
+    return array.reshape(len(array), -1)

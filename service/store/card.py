@@ -1,0 +1,126 @@
+"""The model card: what is stored beside the weights of every version, validated on load.
+
+It belongs to the store; the HTTP responses that show a card import it from here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.forecasting.auto import Candidate, Statistical
+from service.forecasting.data import Preprocessing
+from service.forecasting.evaluation import Calibration
+from service.forecasting.spec import TrainSpec
+from service.forecasting.training import StopReason
+
+__all__ = [
+    "Candidate",
+    "EnsembleMember",
+    "History",
+    "Metrics",
+    "ModelCard",
+    "Statistical",
+    "StopReason",
+]
+
+
+class Metrics(BaseModel):
+    """MSE in the data's original units, each beside baselines on exactly the same points: naive
+    (last value), seasonal naive (the value one season back, when the season is known) and drift
+    (the line through the first and the last value). `skill` is the model's MSE over the best
+    baseline's: below 1, the network helps. Unprefixed names are for the test points. Baselines
+    exist for series models only."""
+
+    train_mse: float | None = None
+    train_naive_mse: float | None = None
+    train_seasonal_naive_mse: float | None = None
+    train_drift_mse: float | None = None
+    train_skill: float | None = None
+    validation_mse: float | None = None
+    validation_naive_mse: float | None = None
+    validation_seasonal_naive_mse: float | None = None
+    validation_drift_mse: float | None = None
+    validation_skill: float | None = None
+    test_mse: float | None = None
+    naive_mse: float | None = None
+    seasonal_naive_mse: float | None = None
+    drift_mse: float | None = None
+    skill: float | None = None
+
+
+class History(BaseModel):
+    loss: list[float]
+    val_loss: list[float] | None = None
+
+
+class EnsembleMember(BaseModel):
+    """A network whose forecasts are averaged with the version's own; its files are in the
+    version's folder under `members/<index>/`, named as the version's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: TrainSpec
+    preprocessing: Preprocessing
+    input_shape: tuple[int, int]
+    epochs_run: int
+    stop_reason: StopReason
+    excluded_rows: int = Field(
+        default=0, ge=0, description="Trained on the series less its last rows (auto's tail)."
+    )
+
+
+class ModelCard(BaseModel):
+    """What is stored beside the weights of every version: enough to reproduce and to serve it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    card_version: Literal[1] = 1
+    model_name: str
+    version: int
+    created_at: datetime
+    spec: TrainSpec
+    preprocessing: Preprocessing
+    input_shape: tuple[int, int] = Field(description="[timesteps, features] of one window.")
+    metrics: Metrics
+    history: History
+    epochs_run: int
+    stop_reason: StopReason
+    train_seconds: float = Field(
+        description="Seconds spent fitting networks: with `auto`, every candidate's and "
+        "retraining's (the parts of the whole are in `timings`)."
+    )
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="Seconds by part: `fitting` (or, with `auto`, `comparing` candidates and "
+        "`retraining` the best), `measuring` (metrics and interval calibration), `saving` "
+        "(the files and exports), and `total`, from the start of training to the version "
+        "stored.",
+    )
+    train_examples: int
+    data_fingerprint: str
+    library_versions: dict[str, str]
+    calibration: Calibration | None = Field(
+        default=None, description="Errors of forecasts from held-out origins, for intervals."
+    )
+    leaderboard: list[Candidate] | None = Field(
+        default=None, description="With `auto`: the candidates compared, best first."
+    )
+    statistical: list[Statistical] | None = Field(
+        default=None,
+        description="With `auto`: statistical forecasts scored on the candidates' validation "
+        "origins (the exponential smoothing priors alone, seasonal naive, naive, drift), to set "
+        "the leaderboard's validation MSE beside.",
+    )
+    ensemble: list[EnsembleMember] = Field(
+        default_factory=list,
+        description="With `auto`: the other networks kept, whose forecasts are averaged with "
+        "this one's (the spec and preprocessing above are the best candidate's).",
+    )
+
+    @property
+    def preprocessings(self) -> list[Preprocessing]:
+        """The version's own preprocessing and its ensemble members', in member order."""
+        return [self.preprocessing, *(m.preprocessing for m in self.ensemble)]
