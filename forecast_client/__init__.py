@@ -18,12 +18,13 @@ from typing import Any
 
 import httpx
 
-from service.jobs.status import FINISHED, JobStatus
-
 JSON = dict[str, Any]
 Values = Sequence[float] | Sequence[Sequence[float]]
 
-_FINISHED = {status.value for status in FINISHED}
+# A job's `status` as GET /jobs/{id} spells it once the job is over. The client imports nothing
+# from the service (tests/client checks these against the service's own statuses).
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+SUCCEEDED = "succeeded"
 
 
 class ServiceResponseError(Exception):
@@ -82,11 +83,11 @@ class ForecastClient:
     def wait(self, job_id: str, *, timeout: float = 3600, poll: float = 0.2) -> JSON:
         """Poll a job until it finishes; returns its result, or raises its error."""
         deadline = time.monotonic() + timeout
-        while (job := self.job(job_id))["status"] not in _FINISHED:
+        while (job := self.job(job_id))["status"] not in FINISHED:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
-        if job["status"] != JobStatus.succeeded:
+        if job["status"] != SUCCEEDED:
             server_side = job["error"] and job["error"]["code"] == "training_failed"
             raise (
                 ServerFailed(500, job["error"]) if server_side else RequestFailed(422, job["error"])

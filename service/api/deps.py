@@ -13,9 +13,9 @@ from pydantic import AfterValidator
 
 from service.config import Settings
 from service.jobs.backend import JobBackend
-from service.schemas.common import MODEL_NAME_PATTERN, check_model_name
 from service.serving.cache import ModelCache
 from service.store.local import ModelStore
+from service.store.names import MODEL_NAME_PATTERN, check_model_name
 
 
 async def get_settings(request: Request) -> Settings:

@@ -32,8 +32,8 @@ from filelock import FileLock
 from pydantic import ValidationError
 
 from service.errors import InvalidInput, ModelBroken, ModelNotFound, VersionNotFound
-from service.schemas.common import MODEL_NAME_PATTERN, check_model_name
 from service.store.card import ModelCard
+from service.store.names import MODEL_NAME_PATTERN, check_model_name
 
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"

@@ -3,8 +3,15 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+import forecast_client
 from forecast_client import ForecastClient, RequestFailed
+from service.jobs.status import FINISHED, JobStatus
 from tests.conftest import sine, tiny_spec
+
+
+def test_the_client_knows_the_services_job_statuses() -> None:
+    assert {status.value for status in FINISHED} == forecast_client.FINISHED
+    assert JobStatus.succeeded.value == forecast_client.SUCCEEDED
 
 
 def test_round_trip_train_forecast_delete(client: TestClient) -> None:
