@@ -8,7 +8,8 @@
 - no router imports another router;
 - nothing in the service imports TensorFlow or Keras when it is imported (only inside the
   functions that train or load a Keras model), so the API process never does;
-- the client imports nothing from the service.
+- the client imports nothing from the service;
+- no two modules of the core import each other.
 """
 
 from __future__ import annotations
@@ -117,6 +118,20 @@ def test_nothing_imports_tensorflow_when_it_is_imported() -> None:
         if within(target, heavy)
     ]
     assert found == []
+
+
+def test_the_core_has_no_import_cycle() -> None:
+    """auto compares candidates that pipeline trains: neither imports the other both ways
+    (what they share, the trained result, is forecasting/trained.py)."""
+    core = dict(modules("service.forecasting"))
+    graph = {
+        name: {t for t in imports(path) if t in core and t != name} for name, path in core.items()
+    }
+    cycles = [
+        f"{a} <-> {b}" for a in sorted(graph) for b in sorted(graph[a]) if a < b and a in graph[b]
+    ]
+    assert cycles == []
+    assert "service.forecasting.pipeline" not in graph["service.forecasting.auto"]
 
 
 def test_the_rules_see_a_violation(tmp_path: Path) -> None:

@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from service.forecasting import transforms
-from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.evaluation import baseline_forecasts, origins, rolling_forecasts
 from service.forecasting.spec import TrainSpec, WindowSpec
+from service.forecasting.trained import Candidate, Statistical, Trained, described
 from service.forecasting.training import Progress, TrainingCancelled, TrainingDiverged, tagged
 from service.forecasting.transforms import Transform
 from service.forecasting.windowing import as_2d, window_count
-
-if TYPE_CHECKING:
-    from service.forecasting.pipeline import Trained
 
 # SimpleRNN is left out: on bench/accuracy.py's tuning series it was the weakest architecture
 # with every transform (holdout MSE over the best statistical model's, geometric mean over the
@@ -51,35 +46,6 @@ VALIDATION_FRACTION = 0.15
 # series with seed 0); the best 5 retrained 1.47 / 1.02; the best 3 or 5 as validated 2.18 /
 # 1.03 and 1.99 / 0.97; both networks of the best 5 1.45 / 0.95.
 ENSEMBLE_SIZE = 5
-
-
-class Candidate(BaseModel):
-    architecture: str
-    transforms: list[str]
-    window_normalization: str = "none"
-    window: int | None = None  # the window length it was trained with
-    validation_mse: float | None  # None: skipped (no budget left, or the data does not allow it)
-    seconds: float  # training and validating it
-    fitting: float = Field(default=0.0, exclude=True)  # of which fitting its network
-    kept: bool = False  # in the stored ensemble: its validation network, and retrained
-    note: str | None = None
-
-    def describes(self, spec: TrainSpec) -> bool:
-        described = (self.architecture, self.transforms, self.window_normalization, self.window)
-        return described == (*_described(spec), spec.window.length)
-
-
-class Statistical(BaseModel):
-    """A statistical forecast scored on the same validation origins as the candidates: the
-    smoothing priors alone (the candidates' filters with nothing added), and the baselines."""
-
-    name: str
-    validation_mse: float
-
-
-def _described(spec: TrainSpec) -> tuple[str, list[str], str]:
-    architecture = spec.architecture or ("layers" if spec.layers else "lstm")
-    return str(architecture), [t.type for t in spec.chain], spec.series_normalization
 
 
 class TooShortForAuto(ValueError):
@@ -214,7 +180,6 @@ def choose(
     train: Callable[
         [TrainSpec, np.ndarray, Callable[[Progress], None] | None, tuple[int, int]], Trained
     ],
-    forecaster: Callable[[Trained], SeriesForecaster],
     on_progress: Callable[[Progress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     test_series: np.ndarray | None = None,
@@ -223,9 +188,8 @@ def choose(
     trained for validation (on the series less its last `excluded_rows`), the leaderboard, and
     the statistical forecasts' scores on the same origins.
 
-    `train(spec, series, on_progress, pad_rows)` trains a candidate, `forecaster(trained)`
-    serves it:
-    passed in so the ML core's training function is used as is (and tests can count calls)."""
+    `train(spec, series, on_progress, pad_rows)` trains a candidate: passed in, so that this
+    module needs nothing from pipeline.py (which calls it) and tests can count the calls."""
     data = as_2d(series)
     validation = plan(spec, len(data))
     tail = validation.tail
@@ -239,7 +203,7 @@ def choose(
     scored: list[tuple[float, int, Trained]] = []  # (validation MSE, index into specs, network)
     diverged: list[str] = []
     for index, candidate in enumerate(specs):
-        architecture, chain, normalization = _described(candidate)
+        architecture, chain, normalization = described(candidate)
         entry = Candidate(
             architecture=architecture,
             transforms=chain,
@@ -275,10 +239,10 @@ def choose(
             entry.note, entry.seconds = "training diverged", round(time.monotonic() - t0, 3)
             diverged.append(str(error))
             continue
-        trained.excluded_rows = tail
+        trained = replace(trained, excluded_rows=tail)
         entry.fitting = trained.fit.seconds
         rolled = rolling_forecasts(
-            forecaster(trained), data, horizon=validation.horizon, count=validation.origins
+            trained.forecaster(), data, horizon=validation.horizon, count=validation.origins
         )
         entry.validation_mse = float(np.mean((rolled.actuals - rolled.forecasts) ** 2))
         entry.seconds = round(time.monotonic() - t0, 3)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from service.forecasting import transforms
-from service.forecasting.auto import Candidate, Statistical, choose, padding
+from service.forecasting.auto import choose, padding
 from service.forecasting.batched import network_forward
 from service.forecasting.data import DataKind, Examples, Preprocessing, series_examples
-from service.forecasting.ensemble import Ensemble, SeriesForecaster
+from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.evaluation import Calibration, calibrate
 from service.forecasting.inference import Forecaster, window_reference
 from service.forecasting.metrics import mse
 from service.forecasting.network import Network
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
+from service.forecasting.trained import Candidate, Trained
 from service.forecasting.training import (
     FitConfig,
     FitResult,
@@ -57,35 +57,6 @@ def resolve_series_defaults(spec: TrainSpec, windows: int) -> TrainSpec:
         default = spec.epochs is None and windows >= MIN_WINDOWS_TO_VALIDATE
         update["validation_fraction"] = DEFAULT_VALIDATION_FRACTION if default else 0.0
     return spec.model_copy(update=update)
-
-
-@dataclass
-class Trained:
-    network: Network
-    preprocessing: Preprocessing
-    metrics: dict[str, float | None]
-    fit: FitResult
-    examples: int  # windows trained on, validation excluded
-    calibration: Calibration | None = None
-    spec: TrainSpec | None = None  # the spec trained, once `auto` choices are made
-    leaderboard: list[Candidate] | None = None  # the candidates `auto` compared
-    statistical: list[Statistical] | None = None  # and the statistical forecasts beside them
-    ensemble: list[Trained] = field(default_factory=list)  # networks averaged with this one
-    held_out: int | None = None  # series models: the row of the first target held out
-    excluded_rows: int = 0  # trained on the series less its last rows (auto's validation tail)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds, by part
-    fitting_seconds: float | None = None  # every network's fit, candidates' too (auto)
-
-    @property
-    def train_seconds(self) -> float:
-        """Seconds spent fitting networks: this one's, or all that `auto` trained."""
-        return self.fitting_seconds if self.fitting_seconds is not None else self.fit.seconds
-
-    def forecaster(self) -> SeriesForecaster:
-        """Served as the version will be: this network, averaged with its ensemble's."""
-        networks = [self, *self.ensemble]
-        members = [Forecaster(network_forward(n.network), n.preprocessing) for n in networks]
-        return members[0] if len(members) == 1 else Ensemble(members)
 
 
 def fit_config(
@@ -205,7 +176,6 @@ def train_auto(
             candidate, data, on_progress=report, should_cancel=should_cancel, pad_rows=pad
         ),
         on_progress=on_progress,
-        forecaster=Trained.forecaster,
         should_cancel=should_cancel,
         test_series=test_series,
     )

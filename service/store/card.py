@@ -10,10 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.forecasting.auto import Candidate, Statistical
 from service.forecasting.data import Preprocessing
 from service.forecasting.evaluation import Calibration
 from service.forecasting.spec import TrainSpec
+from service.forecasting.trained import Candidate, Statistical
 from service.forecasting.training import StopReason
 
 __all__ = [

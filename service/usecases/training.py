@@ -23,12 +23,12 @@ from service.forecasting.data import (
 )
 from service.forecasting.network import Network
 from service.forecasting.pipeline import (
-    Trained,
     TrainingDiverged,
     train_arrays,
     train_auto,
     train_series,
 )
+from service.forecasting.trained import Trained
 from service.forecasting.training import Progress, TrainingCancelled
 from service.jobs.backend import JobBackend
 from service.jobs.record import Job

@@ -8,8 +8,9 @@ from service.forecasting.batched import network_forward
 from service.forecasting.ensemble import Ensemble
 from service.forecasting.inference import Forecaster
 from service.forecasting.metrics import mse
-from service.forecasting.pipeline import Trained, train_auto, train_series
+from service.forecasting.pipeline import train_auto, train_series
 from service.forecasting.spec import TrainSpec
+from service.forecasting.trained import Trained
 from service.forecasting.training import Progress, TrainingCancelled, TrainingDiverged
 
 

@@ -17,8 +17,9 @@ from service.forecasting.batched import (
 )
 from service.forecasting.export import export_onnx, onnx_forward
 from service.forecasting.inference import Forecaster, keras_forward
-from service.forecasting.pipeline import Trained, train_series
+from service.forecasting.pipeline import train_series
 from service.forecasting.spec import TrainSpec, WindowSpec
+from service.forecasting.trained import Trained
 
 
 def trained_on_sine(spec: TrainSpec) -> Trained:

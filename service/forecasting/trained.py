@@ -1,0 +1,78 @@
+"""What a training gives back: the trained network(s) with their preprocessing and metrics,
+and, for `auto`, the leaderboard of candidates and the statistical forecasts beside them.
+
+Its own module so that `auto` (which compares candidates) and `pipeline` (which trains one)
+both use it without importing each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
+
+from service.forecasting.batched import network_forward
+from service.forecasting.data import Preprocessing
+from service.forecasting.ensemble import Ensemble, SeriesForecaster
+from service.forecasting.evaluation import Calibration
+from service.forecasting.inference import Forecaster
+from service.forecasting.network import Network
+from service.forecasting.spec import TrainSpec
+from service.forecasting.training import FitResult
+
+
+class Candidate(BaseModel):
+    architecture: str
+    transforms: list[str]
+    window_normalization: str = "none"
+    window: int | None = None  # the window length it was trained with
+    validation_mse: float | None  # None: skipped (no budget left, or the data does not allow it)
+    seconds: float  # training and validating it
+    fitting: float = Field(default=0.0, exclude=True)  # of which fitting its network
+    kept: bool = False  # in the stored ensemble: its validation network, and retrained
+    note: str | None = None
+
+    def describes(self, spec: TrainSpec) -> bool:
+        mine = (self.architecture, self.transforms, self.window_normalization, self.window)
+        return mine == (*described(spec), spec.window.length)
+
+
+class Statistical(BaseModel):
+    """A statistical forecast scored on the same validation origins as the candidates: the
+    smoothing priors alone (the candidates' filters with nothing added), and the baselines."""
+
+    name: str
+    validation_mse: float
+
+
+def described(spec: TrainSpec) -> tuple[str, list[str], str]:
+    architecture = spec.architecture or ("layers" if spec.layers else "lstm")
+    return str(architecture), [t.type for t in spec.chain], spec.series_normalization
+
+
+@dataclass
+class Trained:
+    network: Network
+    preprocessing: Preprocessing
+    metrics: dict[str, float | None]
+    fit: FitResult
+    examples: int  # windows trained on, validation excluded
+    calibration: Calibration | None = None
+    spec: TrainSpec | None = None  # the spec trained, once `auto` choices are made
+    leaderboard: list[Candidate] | None = None  # the candidates `auto` compared
+    statistical: list[Statistical] | None = None  # and the statistical forecasts beside them
+    ensemble: list[Trained] = field(default_factory=list)  # networks averaged with this one
+    held_out: int | None = None  # series models: the row of the first target held out
+    excluded_rows: int = 0  # trained on the series less its last rows (auto's validation tail)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds, by part
+    fitting_seconds: float | None = None  # every network's fit, candidates' too (auto)
+
+    @property
+    def train_seconds(self) -> float:
+        """Seconds spent fitting networks: this one's, or all that `auto` trained."""
+        return self.fitting_seconds if self.fitting_seconds is not None else self.fit.seconds
+
+    def forecaster(self) -> SeriesForecaster:
+        """Served as the version will be: this network, averaged with its ensemble's."""
+        networks = [self, *self.ensemble]
+        members = [Forecaster(network_forward(n.network), n.preprocessing) for n in networks]
+        return members[0] if len(members) == 1 else Ensemble(members)
