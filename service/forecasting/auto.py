@@ -19,7 +19,12 @@ from service.forecasting import transforms
 from service.forecasting.evaluation import baseline_forecasts, origins, rolling_forecasts
 from service.forecasting.spec import TrainSpec, WindowSpec
 from service.forecasting.trained import Candidate, Statistical, Trained, described
-from service.forecasting.training import Progress, TrainingCancelled, TrainingDiverged, tagged
+from service.forecasting.training import (
+    UNWATCHED,
+    TrainingCancelled,
+    TrainingContext,
+    TrainingDiverged,
+)
 from service.forecasting.transforms import Transform
 from service.forecasting.windowing import as_2d, window_count
 
@@ -177,18 +182,15 @@ def choose(
     spec: TrainSpec,
     series: np.ndarray,
     *,
-    train: Callable[
-        [TrainSpec, np.ndarray, Callable[[Progress], None] | None, tuple[int, int]], Trained
-    ],
-    on_progress: Callable[[Progress], None] | None = None,
-    should_cancel: Callable[[], bool] | None = None,
+    train: Callable[[TrainSpec, np.ndarray, TrainingContext, tuple[int, int]], Trained],
+    context: TrainingContext = UNWATCHED,
     test_series: np.ndarray | None = None,
 ) -> tuple[list[Trained], list[Candidate], list[Statistical]]:
     """The best ENSEMBLE_SIZE candidates by rolling-origin validation MSE, best first, as
     trained for validation (on the series less its last `excluded_rows`), the leaderboard, and
     the statistical forecasts' scores on the same origins.
 
-    `train(spec, series, on_progress, pad_rows)` trains a candidate: passed in, so that this
+    `train(spec, series, context, pad_rows)` trains a candidate: passed in, so that this
     module needs nothing from pipeline.py (which calls it) and tests can count the calls."""
     data = as_2d(series)
     validation = plan(spec, len(data))
@@ -216,7 +218,7 @@ def choose(
         if not validates(candidate, rows=len(data), tail=tail):
             entry.note = "series too short for this candidate"
             continue
-        if should_cancel is not None and should_cancel():
+        if context.cancelled():
             raise TrainingCancelled("training was cancelled while comparing candidates")
         spent = time.monotonic() - started
         if spec.max_seconds is not None and spent > share * spec.max_seconds:
@@ -227,11 +229,8 @@ def choose(
             trained = train(
                 candidate.model_copy(update={"max_seconds": budget}),
                 data[:-tail],
-                tagged(
-                    on_progress,
-                    network=index + 1,
-                    networks=len(specs),
-                    stage="comparing candidates",
+                context.tagged(
+                    network=index + 1, networks=len(specs), stage="comparing candidates"
                 ),
                 padding(candidate, len(data)),
             )

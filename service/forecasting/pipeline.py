@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -20,13 +20,13 @@ from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
 from service.forecasting.trained import Candidate, Trained
 from service.forecasting.training import (
+    UNWATCHED,
     FitConfig,
     FitResult,
-    Progress,
     TrainingCancelled,
+    TrainingContext,
     TrainingDiverged,
     fit,
-    tagged,
 )
 from service.forecasting.windowing import as_2d
 
@@ -92,8 +92,7 @@ def train_series(
     series: np.ndarray,
     *,
     test_series: np.ndarray | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    should_cancel: Callable[[], bool] | None = None,
+    context: TrainingContext = UNWATCHED,
     pad_rows: tuple[int, int] = (0, 0),
 ) -> Trained:
     """Window the series (after its transforms, fitted to it), train, and measure one-step
@@ -110,7 +109,7 @@ def train_series(
     spec = resolve_series_defaults(spec, len(data))
     fitted, validation = data.split(spec.validation_fraction or 0.0)
     prep = _preprocessing(spec, fitted, kind="series")
-    network, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel, pad_rows)
+    network, result = _fit(spec, prep, fitted, validation, context, pad_rows)
     trained = Trained(network, prep, {}, result, len(fitted), spec=spec)
     if validation is not None:
         first = transforms.lag(spec.chain) + spec.window.length
@@ -162,8 +161,7 @@ def train_auto(
     series: np.ndarray,
     *,
     test_series: np.ndarray | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    should_cancel: Callable[[], bool] | None = None,
+    context: TrainingContext = UNWATCHED,
 ) -> Trained:
     """Choose the architecture and/or transforms by rolling-origin validation, then retrain the
     best few on the whole series (sharing what is left of `max_seconds`) and keep those and the
@@ -172,17 +170,16 @@ def train_auto(
     validated, board, statistical = choose(
         spec,
         series,
-        train=lambda candidate, data, report, pad: train_series(
-            candidate, data, on_progress=report, should_cancel=should_cancel, pad_rows=pad
+        train=lambda candidate, data, watched, pad: train_series(
+            candidate, data, context=watched, pad_rows=pad
         ),
-        on_progress=on_progress,
-        should_cancel=should_cancel,
+        context=context,
         test_series=test_series,
     )
     kept = [network.spec for network in validated if network.spec is not None]
     members: list[Trained] = []
     for rank, candidate in enumerate(kept):
-        if should_cancel is not None and should_cancel():
+        if context.cancelled():
             raise TrainingCancelled("training was cancelled while retraining the best candidates")
         # Intervals are calibrated once, on the ensemble; the time left is shared afresh by the
         # networks still to train, and the best always trains (with a tenth if none is left).
@@ -198,10 +195,9 @@ def train_auto(
             member = train_series(
                 candidate.model_copy(update=update),
                 series,
-                on_progress=tagged(
-                    on_progress, network=rank + 1, networks=len(kept), stage="retraining the best"
+                context=context.tagged(
+                    network=rank + 1, networks=len(kept), stage="retraining the best"
                 ),
-                should_cancel=should_cancel,
                 pad_rows=padding(candidate, len(series)),
             )
         except TrainingDiverged:
@@ -212,7 +208,7 @@ def train_auto(
         members.append(member)
     if not members:
         raise TrainingDiverged("every kept candidate diverged when retrained on the whole series")
-    if should_cancel is not None and should_cancel():  # before measuring all of them
+    if context.cancelled():  # before measuring all of them
         raise TrainingCancelled("training was cancelled after retraining the best candidates")
     members += validated
     trained = members[0]
@@ -256,13 +252,12 @@ def train_arrays(
     data: Examples,
     *,
     test: Examples | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    should_cancel: Callable[[], bool] | None = None,
+    context: TrainingContext = UNWATCHED,
 ) -> Trained:
     """Train on ready-made windows and targets, as `model.fit(X, y)` takes them."""
     fitted, validation = data.split(spec.validation_fraction or 0.0)
     prep = _preprocessing(spec, fitted, kind="inputs")
-    network, result = _fit(spec, prep, fitted, validation, on_progress, should_cancel)
+    network, result = _fit(spec, prep, fitted, validation, context)
     forecaster = Forecaster(network_forward(network), prep)
     metrics = {
         name: {"mse": mse(part.targets, forecaster.predict(part.inputs))} if part else {}
@@ -276,8 +271,7 @@ def _fit(
     prep: Preprocessing,
     fitted: Examples,
     validation: Examples | None,
-    on_progress: Callable[[Progress], None] | None,
-    should_cancel: Callable[[], bool] | None,
+    context: TrainingContext,
     pad_rows: tuple[int, int] = (0, 0),
 ) -> tuple[Network, FitResult]:
     x, y = _scaled(prep, fitted)
@@ -288,8 +282,7 @@ def _fit(
         y,
         config=fit_config(spec, len(fitted), variance_ratio=ratio, pad_rows=pad_rows),
         validation=_scaled(prep, validation) if validation is not None else None,
-        on_progress=on_progress,
-        should_cancel=should_cancel,
+        context=context,
     )
     if result.stop_reason == "diverged":
         raise TrainingDiverged(

@@ -69,14 +69,35 @@ class Progress:
     stage: str | None = None  # and what they are for
 
 
-def tagged(
-    on_progress: Callable[[Progress], None] | None, *, network: int, networks: int, stage: str
-) -> Callable[[Progress], None] | None:
-    """Progress of one of several trainings, saying which."""
-    if on_progress is None or networks == 1:
-        return on_progress
-    report = on_progress
-    return lambda p: report(replace(p, network=network, networks=networks, stage=stage))
+@dataclass(frozen=True)
+class TrainingContext:
+    """What a running training is handed from the job that runs it: where to report progress
+    and how to learn that it should stop. Either may be absent (a training nobody watches)."""
+
+    on_progress: Callable[[Progress], None] | None = None
+    should_cancel: Callable[[], bool] | None = None
+
+    def report(self, progress: Progress) -> None:
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+    def cancelled(self) -> bool:
+        return self.should_cancel is not None and self.should_cancel()
+
+    def tagged(self, *, network: int, networks: int, stage: str) -> TrainingContext:
+        """The context of one of several trainings: its progress says which it is."""
+        if self.on_progress is None or networks == 1:
+            return self
+        report = self.on_progress
+        return replace(
+            self,
+            on_progress=lambda p: report(
+                replace(p, network=network, networks=networks, stage=stage)
+            ),
+        )
+
+
+UNWATCHED = TrainingContext()
 
 
 class TrainingDiverged(RuntimeError):
@@ -127,8 +148,7 @@ def fit(
     *,
     config: FitConfig,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    should_cancel: Callable[[], bool] | None = None,
+    context: TrainingContext = UNWATCHED,
 ) -> tuple[Network, FitResult]:
     """Train the stack (and a Dense head sized to y) on (x, y) with mean squared error, from
     weights drawn from `config.seed`; returns the trained network and its per-epoch history."""
@@ -154,9 +174,8 @@ def fit(
                 monitor.update(value)
             learning_rates.append(step.learning_rate)
             elapsed = time.perf_counter() - start
-            if on_progress is not None:
-                on_progress(_progress(history, config.epochs, elapsed))
-            stop = _stop_reason(history, monitor, config, elapsed, should_cancel)
+            context.report(_progress(history, config.epochs, elapsed))
+            stop = _stop_reason(history, monitor, config, elapsed, context)
             if stop is not None:
                 reason = stop
                 break
@@ -181,11 +200,11 @@ def _stop_reason(
     monitor: _Monitor,
     config: FitConfig,
     elapsed: float,
-    should_cancel: Callable[[], bool] | None,
+    context: TrainingContext,
 ) -> StopReason | None:
     if not math.isfinite(history["loss"][-1]):
         return "diverged"
-    if should_cancel is not None and should_cancel():
+    if context.cancelled():
         return "cancelled"
     if config.max_seconds is not None and elapsed >= config.max_seconds:
         return "max_seconds"

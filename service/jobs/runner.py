@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from service.errors import BrokerUnavailable, ServiceError, TrainingFailed, TrainingRejected
+from service.forecasting.training import Progress, TrainingContext
 from service.jobs.record import Kind, error
 from service.jobs.state import JobState, Start
 from service.jobs.status import JobStatus
@@ -82,11 +83,10 @@ def _outcome(
     def cancelled() -> bool:
         return _quietly(lambda: state.cancel_requested(job_id), False)
 
-    def should_cancel() -> bool:
-        return timed_out() or cancelled()
-
-    def on_progress(progress: Any) -> None:
+    def report(progress: Progress) -> None:
         _quietly(lambda: state.progress(job_id, {**asdict(progress), **origin}), None)
+
+    context = TrainingContext(on_progress=report, should_cancel=lambda: timed_out() or cancelled())
 
     def on_origin(done: int, total: int) -> None:
         origin.update(origin=min(done + 1, total), origins=total)
@@ -94,18 +94,14 @@ def _outcome(
     try:
         if isinstance(request, BacktestRequest):
             origin.update(origin=1, origins=request.origins)
-            result = refit_backtest(
-                request, store, on_progress=on_progress, on_origin=on_origin,
-                should_cancel=should_cancel,
-            )  # fmt: skip
-            if should_cancel():
+            result = refit_backtest(request, store, context=context, on_origin=on_origin)
+            if context.cancelled():
                 raise TrainingRejected("backtest was cancelled")
             return JobStatus.succeeded, {"backtest": result.model_dump(mode="json")}
         if (card := _published(store, request, job_id)) is None:
             card = train_and_store(
-                request, store, on_progress=on_progress, should_cancel=should_cancel,
-                job_id=job_id,
-            ).model_dump(mode="json")  # fmt: skip
+                request, store, context=context, job_id=job_id
+            ).model_dump(mode="json")
     except ServiceError as failure:
         message = failure.message
         if timed_out():

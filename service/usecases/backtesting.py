@@ -23,7 +23,7 @@ from service.forecasting.evaluation import (
     rolling_forecasts,
     scores,
 )
-from service.forecasting.training import Progress
+from service.forecasting.training import UNWATCHED, TrainingContext
 from service.schemas.backtest import BacktestRequest, BacktestResult
 from service.serving.cache import ModelCache
 from service.store.card import ModelCard
@@ -116,15 +116,13 @@ def refit_backtest(
     request: BacktestRequest,
     store: ModelStore,
     *,
-    on_progress: Callable[[Progress], None] | None = None,
+    context: TrainingContext = UNWATCHED,
     on_origin: Callable[[int, int], None] | None = None,
-    should_cancel: Callable[[], bool] | None = None,
 ) -> BacktestResult:
     """Train the stored version's spec (each ensemble member's, for an ensemble) on the
     history before each origin (same seed, no intervals) and forecast from there. Runs in a
     training worker."""
     from service.forecasting.pipeline import TrainingDiverged, train_series
-    from service.forecasting.training import tagged
 
     assert request.version is not None, "the API resolves the version before submitting"
     card = store.card(request.model_name, request.version)
@@ -140,20 +138,16 @@ def refit_backtest(
     def fit(history: np.ndarray) -> SeriesForecaster:
         trained = []
         for index, (spec, excluded) in enumerate(networks, start=1):
-            if should_cancel is not None and should_cancel():
+            if context.cancelled():
                 raise TrainingRejected("backtest was cancelled")
             try:
                 trained.append(
                     train_series(
                         spec,
                         history[: len(history) - excluded],
-                        on_progress=tagged(
-                            on_progress,
-                            network=index,
-                            networks=len(networks),
-                            stage="retraining the ensemble",
+                        context=context.tagged(
+                            network=index, networks=len(networks), stage="retraining the ensemble"
                         ),
-                        should_cancel=should_cancel,
                     )
                 )
             except TrainingDiverged as error:  # as /train answers it: the spec's fault, a 422

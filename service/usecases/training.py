@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from service.forecasting.pipeline import (
     train_series,
 )
 from service.forecasting.trained import Trained
-from service.forecasting.training import Progress, TrainingCancelled
+from service.forecasting.training import UNWATCHED, TrainingCancelled, TrainingContext
 from service.jobs.backend import JobBackend
 from service.jobs.record import Job
 from service.schemas.train import TrainRequest, TrainResult
@@ -66,8 +65,7 @@ def result_of(job: Job) -> TrainResult:
 def train_request(
     request: TrainRequest,
     *,
-    on_progress: Callable[[Progress], None] | None = None,
-    should_cancel: Callable[[], bool] | None = None,
+    context: TrainingContext = UNWATCHED,
 ) -> Trained:
     """Train on the data in the form the request gave it."""
     if request.series is not None:
@@ -76,40 +74,35 @@ def train_request(
             request.spec,
             request.series,
             test_series=request.test_series,
-            on_progress=on_progress,
-            should_cancel=should_cancel,
+            context=context,
         )
     assert request.inputs is not None and request.targets is not None
     test = None
     if request.test_inputs is not None and request.test_targets is not None:
         test = array_examples(request.test_inputs, request.test_targets)
     data = array_examples(request.inputs, request.targets)
-    return train_arrays(
-        request.spec, data, test=test, on_progress=on_progress, should_cancel=should_cancel
-    )
+    return train_arrays(request.spec, data, test=test, context=context)
 
 
 def train_and_store(
     request: TrainRequest,
     store: ModelStore,
     *,
-    on_progress: Callable[[Progress], None] | None = None,
-    should_cancel: Callable[[], bool] | None = None,
+    context: TrainingContext = UNWATCHED,
     job_id: str | None = None,
 ) -> ModelCard:
     """Train the requested model and store it as the next version; nothing is stored on failure.
     A `job_id` makes the publication idempotent: a job run twice stores one version."""
     started = time.perf_counter()
     try:
-        trained = train_request(request, on_progress=on_progress, should_cancel=should_cancel)
+        trained = train_request(request, context=context)
     except TrainingDiverged as error:
         raise TrainingRejected(str(error), field="spec") from None
     except TooShortForAuto as error:
         raise InvalidInput(str(error), field="series") from None
     except TrainingCancelled:
         raise TrainingRejected("training was cancelled; nothing was stored") from None
-    cancelled = should_cancel is not None and should_cancel()  # also while it was measured
-    if cancelled or trained.fit.stop_reason == "cancelled":
+    if context.cancelled() or trained.fit.stop_reason == "cancelled":
         raise TrainingRejected("training was cancelled; nothing was stored")
     source = request.series if request.series is not None else request.inputs
     assert source is not None

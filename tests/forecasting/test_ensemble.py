@@ -11,7 +11,12 @@ from service.forecasting.metrics import mse
 from service.forecasting.pipeline import train_auto, train_series
 from service.forecasting.spec import TrainSpec
 from service.forecasting.trained import Trained
-from service.forecasting.training import Progress, TrainingCancelled, TrainingDiverged
+from service.forecasting.training import (
+    Progress,
+    TrainingCancelled,
+    TrainingContext,
+    TrainingDiverged,
+)
 
 
 def rising(n: int, start: int = 0) -> np.ndarray:
@@ -131,7 +136,7 @@ def test_auto_reports_each_training_and_stops_when_cancelled(
     def record(p: Progress) -> None:
         events.append((p.stage, p.network, p.networks, p.epoch))
 
-    trained = train_auto(auto_spec(), rising(80), on_progress=record)
+    trained = train_auto(auto_spec(), rising(80), context=TrainingContext(on_progress=record))
     assert len(trained.ensemble) == 2 + 3  # the others retrained, and all three validated
     # Four candidates, then three retrainings, each 120 epochs reported by chunks of 50.
     chunks = [50, 100, 120]
@@ -146,7 +151,11 @@ def test_auto_reports_each_training_and_stops_when_cancelled(
 
     with pytest.raises(TrainingCancelled):
         train_auto(
-            auto_spec(), rising(80), on_progress=record, should_cancel=cancel_on_second_retraining
+            auto_spec(),
+            rising(80),
+            context=TrainingContext(
+                on_progress=record, should_cancel=cancel_on_second_retraining
+            ),
         )
     assert events[12:] == [  # one chunk of the second, none of the third
         ("retraining the best", 1, 3, 50),
@@ -192,7 +201,11 @@ def test_a_cancel_while_comparing_candidates_trains_no_further_one(
 
     monkeypatch.setattr(pipeline, "train_series", counted)
     with pytest.raises(TrainingCancelled, match="comparing candidates"):
-        train_auto(auto_spec(), rising(80), should_cancel=lambda: len(calls) >= 2)
+        train_auto(
+            auto_spec(),
+            rising(80),
+            context=TrainingContext(should_cancel=lambda: len(calls) >= 2),
+        )
     assert len(calls) == 2  # of four candidates
 
 

@@ -13,7 +13,7 @@ from service.forecasting.pipeline import (
     train_series,
 )
 from service.forecasting.spec import TrainSpec, WindowSpec
-from service.forecasting.training import Progress
+from service.forecasting.training import Progress, TrainingContext
 
 SHORT = WindowSpec(length=8)
 
@@ -144,8 +144,7 @@ def test_progress_is_reported_and_cancel_stops() -> None:
     trained = train_series(
         spec,
         sine(),
-        on_progress=seen.append,
-        should_cancel=lambda: len(seen) >= 2,
+        context=TrainingContext(on_progress=seen.append, should_cancel=lambda: len(seen) >= 2),
     )
     assert trained.fit.stop_reason == "cancelled"
     assert [p.epoch for p in seen] == [50, 100]
