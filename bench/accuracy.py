@@ -573,7 +573,7 @@ def summary_table(rows: list[Row], names: list[str]) -> str:
             long = [r for r in scored if (r.series.seasons or 0) >= 5]
             within = sum(r.cells[name].mse <= 1.2 * r.best_stat for r in long)  # type: ignore[operator]
             below = sum(r.cells[name].mse <= r.bar for r in scored)  # type: ignore[operator]
-            seconds = [r.cells[name].seconds for r in scored if r.cells[name].seconds]
+            seconds = [s for r in scored if (s := r.cells[name].seconds)]
             body.append([
                 name, part, str(len(scored)), fmt(geomean(ratios)), f"{within}/{len(long)}",
                 f"{below}/{len(scored)}",

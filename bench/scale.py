@@ -52,9 +52,9 @@ from tests.cluster import (  # noqa: E402
     celery_worker,
     redis_prefix,
     stop,
-    wait_for,
     wait_ready,
 )
+from tests.utils import wait_for  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 LECTURE = {"series": EXAMPLE_SERIES, "test_series": EXAMPLE_TEST_SERIES,

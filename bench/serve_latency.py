@@ -128,6 +128,15 @@ def main() -> None:
     print_table(rows, n=n, c=c)
 
 
+def rows_used(client: Any, name: str) -> int:
+    """Rows the version's transforms use up before a first window (its largest network's)."""
+    from service.forecasting.transforms import lag
+    from service.store.card import ModelCard
+
+    card = ModelCard.model_validate(client.model(name)["versions"][-1]["card"])
+    return max(lag(prep.transforms) for prep in card.preprocessings)
+
+
 def run_scenarios(base: str, client: Any, *, n: int, c: int, predict_n: int) -> list[tuple]:
     rows = []
     for label, body in payloads().items():
@@ -150,7 +159,7 @@ def run_scenarios(base: str, client: Any, *, n: int, c: int, predict_n: int) -> 
             )
         )
         single = rows[-2][1]
-        ensemble = payloads("sine-auto", lag=1)[label]
+        ensemble = payloads("sine-auto", lag=rows_used(client, "sine-auto"))[label]
         rows.append(
             (
                 f"/forecast, {label}, auto ensemble of 10",

@@ -115,9 +115,10 @@ def recipe(preset: str, seed: int) -> tuple[float, float]:
     from service.forecasting.network import build_model
     from service.forecasting.spec import TrainSpec, WindowSpec
 
-    spec = TrainSpec(architecture=preset)  # type: ignore[arg-type]
-    cut = {"window": WindowSpec(length=20), "target_columns": None, "stride": 1}
-    data, test = series_examples(TRAIN, **cut), series_examples(TEST, **cut)
+    spec = TrainSpec(architecture=preset)
+    window = WindowSpec(length=20)
+    data = series_examples(TRAIN, window=window, target_columns=None, stride=1)
+    test = series_examples(TEST, window=window, target_columns=None, stride=1)
     keras.utils.set_random_seed(seed)
     model = build_model(spec.resolved_layers(), timesteps=20, features=1, outputs=1)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")

@@ -176,7 +176,7 @@ def setup_metrics(app: FastAPI) -> None:
     exposed = registry
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         exposed = CollectorRegistry()
-        multiprocess.MultiProcessCollector(exposed)
+        multiprocess.MultiProcessCollector(exposed)  # type: ignore[no-untyped-call]
     exposed.register(ServiceCollector(app))
 
     def scrape() -> Response:

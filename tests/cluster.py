@@ -5,28 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.utils import FINISHED, free_port, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 # The suite's own database on the machine's Redis (127.0.0.1:6379), flushed before and after.
 REDIS_DB = 13
-FINISHED = {"succeeded", "failed", "cancelled"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def redis_prefix() -> str:
@@ -79,19 +72,6 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-
-
-def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.1) -> Any:
-    """Until `check()` is truthy (errors count as not yet); returns what it returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if found := check():
-                return found
-        except (httpx.TransportError, OSError):
-            pass
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(every)
 
 
 def wait_ready(

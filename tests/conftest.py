@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -13,44 +12,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from service.config import Settings
 from service.main import create_app
+from service.store.local import ModelStore
+from tests.utils import train_body
 
 
-def sine(n: int = 80, *, step: float = 0.5, start: float = 0.0) -> list[float]:
-    return [float(v) for v in np.sin(start + step * np.arange(n))]
-
-
-def tiny_spec(**overrides: Any) -> dict[str, Any]:
-    """A spec that trains in well under a second."""
-    spec: dict[str, Any] = {
-        "architecture": "lstm",
-        "units": 4,
-        "window": {"length": 5},
-        "epochs": 5,
-        "batch_size": 16,
-        "learning_rate": 0.01,
-    }
-    spec.update(overrides)
-    return spec
-
-
-def train_body(name: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model_name": name,
-        "series": sine(60),
-        "test_series": sine(30, start=30.0),
-        "spec": tiny_spec(),
-    }
-    body.update(overrides)
-    return body
-
-
-def store_listing(root: Path) -> list[str]:
-    """Every path under the store except temporary and job-flag folders."""
-    return sorted(
-        str(p.relative_to(root))
-        for p in root.rglob("*")
-        if not p.relative_to(root).parts[0].startswith(".")
-    )
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    """A store of the test's own, opened."""
+    store = ModelStore(tmp_path / "store")
+    store.open()
+    return store
 
 
 @pytest.fixture(scope="session")

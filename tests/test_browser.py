@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.utils import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -78,13 +79,6 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _health_status(url: str) -> int | None:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -114,7 +108,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     store = workdir / "store"
     store.mkdir()
     log = workdir / "server.log"
-    port = _free_port()
+    port = free_port()
     # Only the settings this test chooses: none of the caller's FORECAST_ variables (an API key
     # would not matter to the docs pages, but a store path or worker count might).
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORECAST_")}

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from service.jobs import JobStatus
 from service.jobs.local import LocalJobs
 from service.schemas.train import TrainRequest
 from service.store.local import CARD_FILE, MODEL_FILE, ModelStore
-from tests.conftest import tiny_spec, train_body
+from tests.utils import tiny_spec, train_body, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,11 +62,11 @@ def test_writer_killed_mid_save_leaves_no_version(tmp_path: Path) -> None:
         """
     )
     writer = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.monotonic() + 60
-    while not started.exists():
+    def writing() -> bool:
         assert writer.poll() is None, "the writer exited early"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+        return started.exists()
+
+    wait_for(writing, timeout=60, what="the writer to start saving")
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait(timeout=10)
     store = ModelStore(tmp_path / "store")
@@ -88,10 +87,7 @@ def test_shutdown_cancels_running_jobs_and_stores_nothing(tmp_path: Path) -> Non
     )
     job = manager.submit(request)
     queued = manager.submit(request)
-    deadline = time.monotonic() + 120
-    while manager.get(job.id).progress is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(lambda: manager.get(job.id).progress, timeout=120, what="training progress")
     manager.shutdown()
     assert manager.get(job.id).status is JobStatus.cancelled
     assert manager.get(queued.id).status is JobStatus.cancelled

@@ -15,7 +15,7 @@ import pytest
 
 from tests.api.test_observability import sample
 from tests.cluster import api_server, finished_job, job, stop, training, wait_ready
-from tests.conftest import sine, tiny_spec, train_body
+from tests.utils import sine, tiny_spec, train_body
 
 pytestmark = pytest.mark.slow
 LONG = tiny_spec(epochs=20_000, batch_size=4)

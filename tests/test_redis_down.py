@@ -20,7 +20,7 @@ from tests.cluster import (
     training,
     wait_ready,
 )
-from tests.conftest import sine, tiny_spec, train_body
+from tests.utils import sine, tiny_spec, train_body
 
 
 @pytest.mark.slow

@@ -28,10 +28,9 @@ from tests.cluster import (
     redis_prefix,
     stop,
     training,
-    wait_for,
     wait_ready,
 )
-from tests.conftest import sine, tiny_spec, train_body
+from tests.utils import sine, tiny_spec, train_body, wait_for
 
 pytestmark = pytest.mark.slow
 LONG = tiny_spec(epochs=20_000, batch_size=4)  # trains for a minute: long enough to act on

@@ -158,7 +158,9 @@ class SqliteJobState:
         self._observe(db, _job(self._row(db, job_id)))
 
     def _row(self, db: sqlite3.Connection, job_id: str) -> sqlite3.Row:
-        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row: sqlite3.Row | None = db.execute(
+            "SELECT * FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
         if row is None:
             raise JobNotFound(f"job {job_id!r} does not exist", field="job_id")
         return row

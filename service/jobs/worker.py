@@ -51,7 +51,7 @@ def state() -> RedisJobState:
     return found
 
 
-@app.task(
+@app.task(  # type: ignore[untyped-decorator]
     name=TASK,
     bind=True,
     acks_late=True,
@@ -71,7 +71,7 @@ def run(task: Task, job_id: str, kind: str, request: str, timeout_seconds: float
         _fail(job_id, f"job exceeded its time limit of {timeout_seconds:g} s")
 
 
-@signals.task_failure.connect(sender=run)
+@signals.task_failure.connect(sender=run)  # type: ignore[untyped-decorator]
 def _on_failure(
     task_id: str | None = None, exception: BaseException | None = None, **_: Any
 ) -> None:
@@ -93,7 +93,7 @@ def _fail(job_id: str, message: str) -> None:
         log.error("job %s failed (%s), and the job state does not answer", job_id, message)
 
 
-@signals.worker_process_init.connect
+@signals.worker_process_init.connect  # type: ignore[untyped-decorator]
 def _init_process(**_: Any) -> None:
     """In each child, after the fork: TensorFlow, and the memory-map watch."""
     _process.clear()  # the parent's connections are not this process's
@@ -114,7 +114,7 @@ def _watch_memory_maps(limit_kb: int, retire_at: float) -> None:
     billiard.pool.mem_rss = mem_rss
 
 
-class Heartbeat(bootsteps.StartStopStep):
+class Heartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
     """Every few seconds, from the parent: this node is up (for /ready), and the jobs of
     nodes silent for as long as /ready waits are failed (see `RedisJobState.reap`). A node
     reaps only once its own beats have gone through for that long: after a Redis outage every

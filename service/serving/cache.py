@@ -18,7 +18,8 @@ import numpy as np
 
 from service.errors import ModelBroken, VersionNotFound
 from service.forecasting.ensemble import Ensemble, SeriesForecaster
-from service.forecasting.inference import Forecaster, Forward
+from service.forecasting.inference import Forecaster
+from service.forecasting.network import Forward
 from service.store.card import ModelCard
 from service.store.local import BATCHED_FILE, MODEL_FILE, ONNX_FILE, ModelStore
 

@@ -122,7 +122,8 @@ def refit_backtest(
     """Train the stored version's spec (each ensemble member's, for an ensemble) on the
     history before each origin (same seed, no intervals) and forecast from there. Runs in a
     training worker."""
-    from service.forecasting.pipeline import TrainingDiverged, train_series
+    from service.forecasting.pipeline import train_series
+    from service.forecasting.training import TrainingDiverged
 
     assert request.version is not None, "the API resolves the version before submitting"
     card = store.card(request.model_name, request.version)

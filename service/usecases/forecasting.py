@@ -87,4 +87,5 @@ def _intervals(
 
 def _values(array: np.ndarray) -> Values:
     """A flat list for a single target (as the lecture's `y_pred.flatten()`), else rows."""
-    return array[:, 0].tolist() if array.shape[1] == 1 else array.tolist()
+    values: Values = array[:, 0].tolist() if array.shape[1] == 1 else array.tolist()
+    return values

@@ -288,5 +288,5 @@ def _png(figure: Figure) -> bytes:
 
     canvas = FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    canvas.print_png(buffer)
+    canvas.print_png(buffer)  # type: ignore[no-untyped-call]
     return buffer.getvalue()

@@ -21,14 +21,14 @@ from service.forecasting.data import (
     fingerprint,
 )
 from service.forecasting.network import Network
-from service.forecasting.pipeline import (
-    TrainingDiverged,
-    train_arrays,
-    train_auto,
-    train_series,
-)
+from service.forecasting.pipeline import train_arrays, train_auto, train_series
 from service.forecasting.trained import Trained
-from service.forecasting.training import UNWATCHED, TrainingCancelled, TrainingContext
+from service.forecasting.training import (
+    UNWATCHED,
+    TrainingCancelled,
+    TrainingContext,
+    TrainingDiverged,
+)
 from service.jobs.backend import JobBackend
 from service.jobs.record import Job
 from service.schemas.train import TrainRequest, TrainResult

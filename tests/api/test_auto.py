@@ -17,7 +17,7 @@ from service.forecasting.spec import TrainSpec
 from service.forecasting.transforms import lag
 from service.schemas.train import TrainRequest
 from service.usecases.checks import check_train_request
-from tests.conftest import tiny_spec, train_body
+from tests.utils import tiny_spec, train_body
 
 
 def rising(n: int, start: int = 0) -> list[float]:
@@ -211,11 +211,12 @@ def test_series_checks_cover_every_network_of_an_ensemble(
         update={"preprocessing": with_transforms(card.preprocessing, []), "ensemble": members}
     )
     series = np.array(rising(30, start=90))
-    check_series(series[:10], edited, horizon=0)  # a window of 6 after the member's 4 rows
+    # A window of 6 after the member's 4 rows:
+    check_series(series[:10], edited, Settings(), horizon=0)
     with pytest.raises(InvalidInput, match="after the 4 rows its transforms use up"):
-        check_series(series[:9], edited, horizon=0)
+        check_series(series[:9], edited, Settings(), horizon=0)
     with pytest.raises(InvalidInput, match="the log transform needs positive data"):
-        check_series(series - 40, edited, horizon=0)
+        check_series(series - 40, edited, Settings(), horizon=0)
 
 
 @pytest.mark.slow

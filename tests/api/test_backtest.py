@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import sine, tiny_spec, train_body
+from tests.utils import sine, tiny_spec, train_body, wait_for_job
 
 
 def test_backtest_scores_rolling_forecasts_beside_baselines(
@@ -78,12 +77,7 @@ def test_refit_backtest_as_a_job_and_its_limits(
     request = {"model_name": "shared", "series": sine(40), "horizon": 2, "origins": 2}
     accepted = client.post("/backtest", json={**request, "refit": True, "async": True})
     assert accepted.status_code == 202, accepted.text
-    job_url = accepted.json()["status_url"]
-    for _ in range(600):
-        job = client.get(job_url).json()
-        if job["status"] not in ("queued", "running"):
-            break
-        time.sleep(0.05)
+    job = wait_for_job(client, accepted.json()["job_id"])
     assert job["status"] == "succeeded", job
     assert job["kind"] == "backtest"
     assert job["result"] is None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import sine
+from tests.utils import sine
 
 
 def forecast(client: TestClient, **body: Any) -> Any:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import sine, train_body
+from tests.utils import sine, train_body
 
 
 def train(client: TestClient, name: str) -> int:

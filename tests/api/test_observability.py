@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.observability import JsonFormatter
-from tests.conftest import sine, train_body
+from tests.utils import sine, train_body
 
 
 def sample(text: str, name: str, **labels: str) -> float:

@@ -13,7 +13,7 @@ from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec, WindowSpec
 from service.store.card import History, Metrics, ModelCard
 from service.usecases import plots
-from tests.conftest import sine, tiny_spec, train_body
+from tests.utils import sine, tiny_spec, train_body
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

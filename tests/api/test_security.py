@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from service.config import Settings
-from tests.conftest import sine, store_listing, tiny_spec, train_body
+from tests.utils import sine, store_listing, tiny_spec, train_body
 
 BACKTEST = {"model_name": "shared", "series": sine(40), "horizon": 2, "origins": 2}
 

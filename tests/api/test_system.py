@@ -4,21 +4,21 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import tiny_spec, train_body
+from tests.utils import tiny_spec, train_body, wait_for
 
 
 def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
-    deadline = time.monotonic() + 60
-    while (ready := client.get("/ready")).status_code != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    ready = wait_for(
+        lambda: (answer := client.get("/ready")).status_code == 200 and answer,
+        timeout=60,
+        what="/ready",
+    )
     assert ready.json() == {"store": True, "workers": True}
 
 
@@ -51,7 +51,7 @@ def test_api_process_never_imports_tensorflow(tmp_path: Path) -> None:
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         from service.config import Settings
         from service.main import create_app
-        from tests.conftest import sine, tiny_spec, train_body
+        from tests.utils import sine, tiny_spec, train_body
 
         def rss_mb():
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import sine, tiny_spec, train_body
+from tests.utils import sine, tiny_spec, train_body, wait_for_job
 
 
 @pytest.mark.parametrize("preset", ["lstm", "gru", "simple_rnn", "dense"])
@@ -125,22 +123,12 @@ def test_validation_fraction_gives_val_loss(client: TestClient) -> None:
     assert response.json()["metrics"]["validation_mse"] > 0
 
 
-def wait_for(client: TestClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
 def test_async_train_returns_a_job(client: TestClient) -> None:
     response = client.post("/train", json={**train_body("later"), "async": True})
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert accepted["status_url"] == f"/jobs/{accepted['job_id']}"
-    job = wait_for(client, accepted["job_id"])
+    job = wait_for_job(client, accepted["job_id"])
     assert job["status"] == "succeeded"
     assert job["result"]["model_name"] == "later"
     assert job["progress"]["epoch"] == 5
@@ -151,12 +139,9 @@ def test_async_train_returns_a_job(client: TestClient) -> None:
 def test_cancelled_job_stores_nothing(client: TestClient) -> None:
     body = {**train_body("cancelled", spec=tiny_spec(epochs=20_000)), "async": True}
     job_id = client.post("/train", json=body).json()["job_id"]
-    deadline = time.monotonic() + 60
-    while client.get(f"/jobs/{job_id}").json()["status"] == "queued":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for_job(client, job_id, until=frozenset({"running"}), timeout=60)
     assert client.delete(f"/jobs/{job_id}").status_code == 200
-    assert wait_for(client, job_id)["status"] == "cancelled"
+    assert wait_for_job(client, job_id)["status"] == "cancelled"
     assert client.get("/models/cancelled").status_code == 404
 
 
@@ -165,7 +150,7 @@ def test_unknown_job_is_404(client: TestClient) -> None:
 
 
 def test_diverging_training_fails_and_stores_nothing(client: TestClient, store_root: Path) -> None:
-    from tests.conftest import store_listing
+    from tests.utils import store_listing
 
     before = store_listing(store_root)
     body = train_body(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import store_listing, tiny_spec, train_body
+from tests.utils import store_listing, tiny_spec, train_body
 
 
 def growth(n: int, start: int = 0) -> list[float]:

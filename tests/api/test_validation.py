@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import sine, store_listing, tiny_spec, train_body
+from tests.utils import sine, store_listing, tiny_spec, train_body
 
 NO_SERIES = {"series": None, "test_series": None}
 TWO_COLUMNS = {"series": [[v, -v] for v in sine(60)], "test_series": None}

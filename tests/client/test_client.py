@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 import forecast_client
 from forecast_client import ForecastClient, RequestFailed
 from service.jobs.status import FINISHED, JobStatus
-from tests.conftest import sine, tiny_spec
+from tests.utils import sine, tiny_spec
 
 
 def test_the_client_knows_the_services_job_statuses() -> None:

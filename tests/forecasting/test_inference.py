@@ -160,7 +160,7 @@ def test_recursive_forecast_feeds_each_prediction_back(normalization: str) -> No
         units=4,
         epochs=3,
         window=WindowSpec(length=6, sampling_rate=2),
-        window_normalization=normalization,  # type: ignore[arg-type]
+        window_normalization=normalization,
     )
     trained = trained_on_sine(spec)
     forecaster = Forecaster(network_forward(trained.network), trained.preprocessing)

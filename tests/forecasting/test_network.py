@@ -9,7 +9,7 @@ from service.forecasting.spec import LayerSpec, LayerType, TrainSpec
 
 @pytest.mark.parametrize("preset", ["lstm", "gru", "simple_rnn", "dense"])
 def test_presets_build_with_a_head_sized_to_the_targets(preset: str) -> None:
-    spec = TrainSpec(architecture=preset, units=3)  # type: ignore[arg-type]
+    spec = TrainSpec(architecture=preset, units=3)
     model = build_model(spec.resolved_layers(), timesteps=20, features=2, outputs=2)
     assert model.input_shape == (None, 20, 2)
     assert model.output_shape == (None, 2)

@@ -1,19 +1,15 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 
 from service.forecasting.data import Examples
-from service.forecasting.pipeline import (
-    TrainingDiverged,
-    resolve_series_defaults,
-    train_arrays,
-    train_series,
-)
+from service.forecasting.pipeline import resolve_series_defaults, train_arrays, train_series
 from service.forecasting.spec import TrainSpec, WindowSpec
-from service.forecasting.training import Progress, TrainingContext
+from service.forecasting.training import Progress, TrainingContext, TrainingDiverged
 
 SHORT = WindowSpec(length=8)
 
@@ -102,7 +98,7 @@ def test_default_tolerance_follows_the_targets_variance_within_a_cap() -> None:
     from service.forecasting.pipeline import _preprocessing, _variance_ratio
 
     def ratio(series: np.ndarray, normalization: str) -> float:
-        spec = TrainSpec(window=SHORT, window_normalization=normalization)  # type: ignore[arg-type]
+        spec = TrainSpec(window=SHORT, window_normalization=normalization)
         data = series_examples(series[:, None], window=SHORT, target_columns=None, stride=1)
         return _variance_ratio(_preprocessing(spec, data, kind="series"), data)
 
@@ -166,7 +162,7 @@ def test_metrics_carry_the_baselines_on_the_same_points() -> None:
     naive = test[7:-1]
     seasonal = test[2:-6]
     drift = test[7:-1] + (test[7:-1] - test[0]) / np.arange(7, 39)
-    metrics = trained.metrics
+    metrics: dict[str, Any] = trained.metrics
     assert metrics["naive_mse"] == pytest.approx(np.mean((targets - naive) ** 2))
     assert metrics["seasonal_naive_mse"] == pytest.approx(np.mean((targets - seasonal) ** 2))
     assert metrics["drift_mse"] == pytest.approx(np.mean((targets - drift) ** 2))

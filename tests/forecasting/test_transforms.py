@@ -104,7 +104,7 @@ def test_differencing_lets_the_network_follow_a_trend() -> None:
 
 @pytest.mark.parametrize("how", ["last", "mean"])
 def test_window_normalisation_round_trips(how: str) -> None:
-    spec = TrainSpec(units=3, epochs=20, window=WindowSpec(length=5), window_normalization=how)  # type: ignore[arg-type]
+    spec = TrainSpec(units=3, epochs=20, window=WindowSpec(length=5), window_normalization=how)
     series = 100 + np.sin(0.5 * np.arange(60))
     trained = train_series(spec, series, test_series=series[-20:])
     forecaster = Forecaster(network_forward(trained.network), trained.preprocessing)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,7 @@ from service.jobs import Job, JobStatus
 from service.jobs.local import LocalJobs
 from service.schemas.train import TrainRequest
 from service.store.local import ModelStore
-from tests.conftest import tiny_spec, train_body
+from tests.utils import tiny_spec, train_body, wait_for
 
 
 def request(name: str, **spec: object) -> TrainRequest:
@@ -23,22 +21,16 @@ def request(name: str, **spec: object) -> TrainRequest:
 
 
 def wait(manager: LocalJobs, job: Job, *, status: set[JobStatus], timeout: float = 120) -> Job:
-    deadline = time.monotonic() + timeout
-    while (job := manager.get(job.id)).status not in status:
-        assert time.monotonic() < deadline, f"job stuck in {job.status}"
-        time.sleep(0.05)
-    return job
+    def reached() -> Job | None:
+        found = manager.get(job.id)
+        return found if found.status in status else None
+
+    found: Job = wait_for(reached, timeout=timeout, what=f"job {job.id} to be {status}")
+    return found
 
 
 def finished(manager: LocalJobs, job: Job, *, timeout: float = 120) -> Job:
     return wait(manager, job, status={JobStatus.succeeded, JobStatus.failed}, timeout=timeout)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ModelStore:
-    store = ModelStore(tmp_path / "store")
-    store.open()
-    return store
 
 
 @pytest.fixture
@@ -58,8 +50,11 @@ def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(
     job = manager.submit(request("victim", epochs=20_000, batch_size=4))
     queued = manager.submit(request("queued-behind"))
     job = wait(manager, job, status={JobStatus.running})
-    while (job := manager.get(job.id)).progress is None:  # well into training, not importing
-        time.sleep(0.05)
+    def progressing() -> Job | None:  # well into training, not importing TensorFlow
+        found = manager.get(job.id)
+        return found if found.progress is not None else None
+
+    job = wait_for(progressing, timeout=120, what="training progress")
     assert job.worker_pid is not None
     os.kill(job.worker_pid, signal.SIGKILL)
     job = finished(manager, job)

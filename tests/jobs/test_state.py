@@ -13,7 +13,8 @@ from service.jobs import Job, JobStatus
 from service.jobs.redis_state import RedisJobState
 from service.jobs.sqlite_state import SqliteJobState
 from service.jobs.state import JobState, Start
-from tests.cluster import free_port, redis_prefix
+from tests.cluster import redis_prefix
+from tests.utils import free_port
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -7,7 +7,7 @@ import pytest
 from service.errors import VersionNotFound
 from service.serving.cache import ModelCache
 from service.store.local import BATCHED_FILE, ModelStore
-from tests.conftest import train_body
+from tests.utils import train_body
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,6 @@ def fake_write(folder: Path, version: int) -> None:
     (folder / CARD_FILE).write_text(json.dumps({"version": version}))
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> ModelStore:
-    store = ModelStore(tmp_path / "store")
-    store.open()
-    return store
-
-
 def test_versions_count_up_from_one(store: ModelStore) -> None:
     assert [store.save("m", fake_write) for _ in range(3)] == [1, 2, 3]
     assert store.versions("m") == [1, 2, 3]

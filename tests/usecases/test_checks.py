@@ -11,7 +11,7 @@ from service.config import Settings
 from service.errors import InvalidInput
 from service.schemas.train import TrainRequest
 from service.usecases.checks import check_train_request
-from tests.conftest import tiny_spec, train_body
+from tests.utils import tiny_spec, train_body
 
 DENSE = {"type": "dense", "units": 2}
 
@@ -40,7 +40,9 @@ def test_a_limit_is_the_settings_and_raising_it_raises_it(
     with pytest.raises(InvalidInput, match=f"FORECAST_{setting.upper()}") as refused:
         check_train_request(body, Settings())
     assert refused.value.field == field
-    check_train_request(body, Settings(**{setting: raised, "max_training_work": 1e15}))
+    check_train_request(
+        body, Settings.model_validate({setting: raised, "max_training_work": 1e15})
+    )
 
 
 def test_a_lowered_limit_is_enforced() -> None:
