@@ -79,8 +79,7 @@ def summarize(
         ).items()
     }
     model = scores(rolled.actuals, rolled.forecasts, scale=scale)
-    best = min(b.mse for b in baselines.values())
-    # The response's own Scores model: the schemas import nothing from the ML core.
+    best = min(b["mse"] for b in baselines.values())
     return BacktestResult.model_validate(
         {
             "model_name": request.model_name,
@@ -88,9 +87,9 @@ def summarize(
             "horizon": request.horizon,
             "origins": rolled.origins,
             "refit": request.refit,
-            "model": model.model_dump(),
-            "baselines": {name: b.model_dump() for name, b in baselines.items()},
-            "skill": model.mse / best if best > 0 else None,
+            "model": model,
+            "baselines": baselines,
+            "skill": model["mse"] / best if best > 0 else None,
         }
     )
 
