@@ -24,9 +24,7 @@ def lecture_model(path: Path, *, epochs: int = 3) -> Any:
     import keras
 
     keras.utils.set_random_seed(1)
-    model = keras.Sequential(
-        [keras.Input((20, 1)), keras.layers.LSTM(4), keras.layers.Dense(1)]
-    )
+    model = keras.Sequential([keras.Input((20, 1)), keras.layers.LSTM(4), keras.layers.Dense(1)])
     model.compile(loss="mse", optimizer="adam")
     model.fit(windows(LECTURE_TRAIN, 20), LECTURE_TRAIN[20:], epochs=epochs, verbose=0)
     model.save(path)
