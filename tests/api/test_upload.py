@@ -299,3 +299,17 @@ def test_a_bad_spec_part_names_its_field(client: TestClient, lecture: tuple[Any,
     refused(response, 422, "spec.test_series", "2 features")
     missing = client.post("/models/hostile/versions", data={"spec": "{}"})
     refused(missing, 422, '"file"')
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_a_custom_object_inside_an_allowed_layer_is_refused(
+    client: TestClient, tmp_path: Path
+) -> None:
+    import keras
+
+    @keras.saving.register_keras_serializable(package="notebook")
+    def doubled_tanh(x: Any) -> Any:
+        return keras.ops.tanh(x) * 2.0
+
+    data = saved(tmp_path / "f.keras", keras.layers.LSTM(3, activation=doubled_tanh))
+    refused(upload(client, "hostile", data), 422, "layer 'lstm", "refused")
