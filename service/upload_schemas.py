@@ -24,7 +24,7 @@ class UploadSpec(BaseModel):
         arbitrary_types_allowed=True,
         extra="forbid",
         json_schema_extra={
-            "examples": [{"window": {"length": 20}, "scaling": "none", "test_series": [0.1]}]
+            "examples": [{"window": {"length": 20}, "scaling": "none"}]
         },
     )
 
