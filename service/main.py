@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from service.api.middleware import BodySizeLimit, DocsPolicy
-from service.api.routes import backtest, forecast, jobs, models, plots, system, train
+from service.api.routes import backtest, forecast, jobs, models, plots, system, train, upload
 from service.config import Settings
 from service.errors import BrokerUnavailable, QueueFull, ServiceError, Unauthorized
 from service.jobs.backend import open_backend
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for module in (train, forecast, backtest, models, plots, jobs, system):
+    for module in (train, upload, forecast, backtest, models, plots, jobs, system):
         app.include_router(module.router)
     setup_metrics(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

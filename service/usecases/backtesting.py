@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from service.config import Settings
-from service.errors import InvalidInput, TrainingRejected
+from service.errors import InvalidInput, NotTrained, TrainingRejected
 from service.forecasting import transforms
 from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.evaluation import (
@@ -53,6 +53,11 @@ def refit_request(
     check_backtest_limits(request, settings)
     version = store.resolve(request.model_name, request.version)
     card = store.card(request.model_name, version)
+    if card.upload is not None:
+        raise NotTrained(
+            f"model {request.model_name}@{version} was uploaded, not trained here: a refit "
+            "backtest needs its training recipe; backtest it with refit=false"
+        )
     check_series(request.series, card, settings, horizon=request.horizon, backtest=True)
     check_refit_trainings(request, card, settings)
     first = len(request.series) - request.horizon - request.origins + 1
