@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CacheDep, JobsDep, StoreDep
 from service.api.responses import errors
+from service.api.routing import JsonRoute
 from service.api.security import KeyHeader, Read, require_write
 from service.backtesting import min_refit_history, season_of, summarize
 from service.config import get_settings
@@ -16,7 +17,7 @@ from service.serving import ModelCache
 from service.store import ModelStore
 from service.validation import check_series
 
-router = APIRouter(tags=["forecast"])
+router = APIRouter(tags=["forecast"], route_class=JsonRoute)
 
 
 @router.post(

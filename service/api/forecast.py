@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 
 from service.api.deps import CacheDep, StoreDep
 from service.api.responses import errors
+from service.api.routing import JsonRoute
 from service.api.security import Read
 from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.metrics import mse
@@ -15,7 +16,7 @@ from service.serving import ModelCache
 from service.store import ModelStore
 from service.validation import check_forecast_request
 
-router = APIRouter(tags=["forecast"])
+router = APIRouter(tags=["forecast"], route_class=JsonRoute)
 
 
 @router.post(

@@ -13,11 +13,12 @@ from service import plots
 from service.api.deps import CacheDep, StoreDep, VersionDep
 from service.api.forecast import forecast_series, load_checked
 from service.api.responses import errors
+from service.api.routing import JsonRoute
 from service.api.security import Read
 from service.errors import InvalidInput
 from service.schemas import ForecastRequest
 
-router = APIRouter(tags=["plots"])
+router = APIRouter(tags=["plots"], route_class=JsonRoute)
 
 Width = Annotated[int, Query(ge=200, le=3000, description="Image width in pixels.")]
 Height = Annotated[int, Query(ge=150, le=2000, description="Image height in pixels.")]

@@ -5,13 +5,14 @@ from fastapi.responses import JSONResponse
 
 from service.api.deps import JobsDep, StoreDep
 from service.api.responses import errors
+from service.api.routing import JsonRoute
 from service.api.security import Write
 from service.config import get_settings
 from service.errors import InvalidInput
 from service.jobs import Job
 from service.schemas import JobAccepted, ModelCard, TrainRequest, TrainResult
 
-router = APIRouter(tags=["train"])
+router = APIRouter(tags=["train"], route_class=JsonRoute)
 
 
 @router.post(
