@@ -33,21 +33,28 @@ SPECS = {
         architecture="lstm", units=3, epochs=3, window_normalization="none", scaling="minmax"
     ),
     "mean, sampled": TrainSpec(
-        architecture="gru", units=3, epochs=3, window_normalization="mean",
+        architecture="gru",
+        units=3,
+        epochs=3,
+        window_normalization="mean",
         window={"length": 8, "sampling_rate": 2},
-    ),  # fmt: skip
+    ),
     "log": TrainSpec(architecture="lstm", units=3, epochs=3, transforms=[{"type": "log"}]),
     "difference 2": TrainSpec(
         architecture="gru", units=3, epochs=3, transforms=[{"type": "difference", "order": 2}]
     ),
     "seasonal difference": TrainSpec(
-        architecture="simple_rnn", units=3, epochs=3,
+        architecture="simple_rnn",
+        units=3,
+        epochs=3,
         transforms=[{"type": "seasonal_difference", "season_length": 12}],
-    ),  # fmt: skip
+    ),
     "log, smoothing": TrainSpec(
-        architecture="lstm", units=3, epochs=3,
+        architecture="lstm",
+        units=3,
+        epochs=3,
         transforms=[{"type": "log"}, {"type": "smoothing", "season_length": 12}],
-    ),  # fmt: skip
+    ),
 }
 
 
