@@ -117,8 +117,6 @@ class ModelCache:
         below = min(
             (n[1].crossover for n in networks if isinstance(n[1], ByBatchSize)), default=None
         )
-        if joint is not None:
-            runtime += ", one call per request"
         if len(members) == 1:
             member = Forecaster(members[0].forward, members[0].prep, joint, joint_below=below)
             return LoadedModel(card, member, runtime, size)
