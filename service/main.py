@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from service.api import backtest, forecast, jobs, models, plots, system, train
+from service.api import backtest, forecast, jobs, models, plots, system, train, upload
 from service.api.middleware import BodySizeLimit, DocsPolicy
 from service.config import Settings, get_settings, use_settings
 from service.errors import BrokerUnavailable, QueueFull, ServiceError, Unauthorized
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for module in (train, forecast, backtest, models, plots, jobs, system):
+    for module in (train, upload, forecast, backtest, models, plots, jobs, system):
         app.include_router(module.router)
     request_metrics = setup_metrics(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

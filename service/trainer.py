@@ -106,10 +106,10 @@ def train_and_store(
 def _save_network(trained: Trained, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     trained.network.keras_model().save(folder / MODEL_FILE)
-    _export(trained.network, folder / ONNX_FILE, folder / BATCHED_FILE)
+    export_serving(trained.network, folder / ONNX_FILE, folder / BATCHED_FILE)
 
 
-def _export(network: Network, onnx: Path, batched: Path) -> None:
+def export_serving(network: Network, onnx: Path, batched: Path) -> None:
     """Export the serving paths (ONNX Runtime; numpy for large batches), and keep each only if
     it agrees on probe windows with the numpy pass over the weights in memory; without them the
     version is still served, by Keras. (The Keras model built from the same weights is checked

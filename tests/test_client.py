@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from service.client import ForecastClient, RequestFailed
 from tests.conftest import sine, tiny_spec
+from tests.utils.keras_files import LECTURE_TEST, lecture_model, windows
 
 
 def test_round_trip_train_forecast_delete(client: TestClient) -> None:
@@ -33,3 +37,21 @@ def test_errors_are_typed(client: TestClient) -> None:
     with pytest.raises(RequestFailed) as invalid:
         api.train("bad", series=[1.0, 2.0])
     assert invalid.value.status_code == 422
+
+
+def test_upload_a_saved_keras_file(client: TestClient, tmp_path: Path) -> None:
+    path = tmp_path / "sine.keras"
+    model = lecture_model(path, epochs=1)
+    api = ForecastClient(http=client)
+    stored = api.upload("client-upload", path, window=20, test_series=list(LECTURE_TEST))
+    assert stored["card"]["upload"]["filename"] == "sine.keras"
+    assert stored["card"]["metrics"]["test_mse"] is not None
+    forecast = api.forecast("client-upload", series=list(LECTURE_TEST[:30]), horizon=2)
+    expected = model.predict(windows(LECTURE_TEST[:30], 20), verbose=0).ravel()
+    scale = np.abs(expected).max()  # float32 kernels: 1e-6 of the outputs' scale, not of each
+    got = np.asarray(forecast["predictions"]).ravel()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * scale)
+    with pytest.raises(RequestFailed) as wrong:
+        api.upload("client-upload", path, window={"length": 5})
+    assert wrong.value.status_code == 422
+    assert "spec.window" in str(wrong.value.detail)

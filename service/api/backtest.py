@@ -10,7 +10,7 @@ from service.api.routing import JsonRoute
 from service.api.security import KeyHeader, Read, require_write
 from service.backtesting import min_refit_history, season_of, summarize
 from service.config import get_settings
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotTrained
 from service.forecasting.evaluation import rolling_forecasts
 from service.schemas import BacktestRequest, BacktestResult, JobAccepted
 from service.serving import ModelCache
@@ -67,6 +67,11 @@ def _refit_version(request: BacktestRequest, store: ModelStore) -> int:
     before the first origin to train on."""
     version = store.resolve(request.model_name, request.version)
     card = store.card(request.model_name, version)
+    if card.upload is not None:
+        raise NotTrained(
+            f"model {request.model_name}@{version} was uploaded, not trained here: a refit "
+            "backtest needs its training recipe; backtest it with refit=false"
+        )
     check_series(request.series, card, horizon=request.horizon, backtest=True)
     networks = 1 + len(card.ensemble)
     limit = get_settings().max_refit_trainings

@@ -10,6 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 
+from service.config import get_settings
+from service.errors import InvalidInput
 from service.jobs.backend import JobBackend
 from service.schemas import MODEL_NAME_PATTERN, check_model_name
 from service.serving import ModelCache
@@ -51,6 +53,17 @@ def existing_version(
     name: NamePath, version: Annotated[int, Path(ge=1)], store: StoreDep
 ) -> tuple[str, int]:
     return name, store.resolve(name, version)
+
+
+def check_room(store: ModelStore, name: str) -> None:
+    """A new version of `name` is within FORECAST_MAX_VERSIONS."""
+    limit = get_settings().max_versions
+    if len(store.versions(name)) >= limit:
+        raise InvalidInput(
+            f"model {name!r} has {limit} versions, the limit (FORECAST_MAX_VERSIONS); delete "
+            "old versions first",
+            field="model_name",
+        )
 
 
 ModelDep = Annotated[str, Depends(existing_model)]

@@ -15,7 +15,7 @@ from service.api.forecast import forecast_series, load_checked
 from service.api.responses import errors
 from service.api.routing import JsonRoute
 from service.api.security import Read
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotTrained
 from service.schemas import ForecastRequest
 
 router = APIRouter(tags=["plots"], route_class=JsonRoute)
@@ -40,7 +40,10 @@ def version_plot(
     """The version's training loss per epoch (log scale), with `val_loss` when it was trained
     with a validation fraction."""
     name, version = model
-    png = plots.training_plot(store.card(name, version), width=width, height=height)
+    card = store.card(name, version)
+    if card.upload is not None:
+        raise NotTrained(f"model {name}@{version} was uploaded: it has no training loss to plot")
+    png = plots.training_plot(card, width=width, height=height)
     return Response(content=png, media_type="image/png")
 
 

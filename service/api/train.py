@@ -3,12 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from service.api.deps import JobsDep, StoreDep
+from service.api.deps import JobsDep, StoreDep, check_room
 from service.api.responses import errors
 from service.api.routing import JsonRoute
 from service.api.security import Write
-from service.config import get_settings
-from service.errors import InvalidInput
 from service.jobs import Job
 from service.schemas import JobAccepted, ModelCard, TrainRequest, TrainResult
 
@@ -33,13 +31,7 @@ async def train(
     Training runs in a worker process. By default the request waits for it and answers 201 with
     the metrics; with `"async": true` it answers 202 at once with a job to poll.
     """
-    limit = get_settings().max_versions
-    if len(store.versions(request.model_name)) >= limit:
-        raise InvalidInput(
-            f"model {request.model_name!r} has {limit} versions, the limit "
-            "(FORECAST_MAX_VERSIONS); delete old versions first",
-            field="model_name",
-        )
+    check_room(store, request.model_name)
     job = jobs.submit(request)
     if request.run_async:
         accepted = JobAccepted(job_id=job.id, status_url=f"/jobs/{job.id}")

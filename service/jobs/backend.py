@@ -15,6 +15,7 @@ from service.jobs.record import Job
 from service.jobs.state import JobState, Outcomes
 from service.jobs.status import JobStatus
 from service.schemas import BacktestRequest, TrainRequest
+from service.upload_schemas import UploadRequest
 
 if TYPE_CHECKING:
     from service.config import Settings
@@ -44,8 +45,9 @@ class JobBackend(ABC):
         """Checks for /ready, by name: whether jobs can run now."""
 
     @abstractmethod
-    def submit(self, request: TrainRequest | BacktestRequest) -> Job:
-        """Queue a training, or a refit backtest (whose `version` is resolved already)."""
+    def submit(self, request: TrainRequest | BacktestRequest | UploadRequest) -> Job:
+        """Queue a training, a refit backtest (whose `version` is resolved already), or the
+        loading of an uploaded model."""
 
     async def wait(self, job_id: str) -> Job:
         """Until the job is finished, wherever it runs."""

@@ -23,11 +23,12 @@ from service.jobs.state import JobState, Start
 from service.jobs.status import JobStatus
 from service.schemas import BacktestRequest, TrainRequest
 from service.store import ModelStore
+from service.upload_schemas import UploadRequest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-AnyRequest = TrainRequest | BacktestRequest
+AnyRequest = TrainRequest | BacktestRequest | UploadRequest
 # How long a finished job's worker keeps trying to record its outcome while Redis is away.
 # Past it the outcome is lost from the state but not from the store: a redelivered message
 # finds the version published under the job's id and records it then (see `_published`).
@@ -35,6 +36,8 @@ OUTCOME_PATIENCE_SECONDS = 300.0
 
 
 def kind_of(request: AnyRequest) -> Kind:
+    if isinstance(request, UploadRequest):
+        return "upload"
     return "backtest" if isinstance(request, BacktestRequest) else "train"
 
 
@@ -71,6 +74,7 @@ def _outcome(
 ) -> tuple[JobStatus, dict[str, Any]]:
     from service.backtesting import refit_backtest
     from service.trainer import train_and_store
+    from service.uploading import upload_and_store
 
     started = time.monotonic()
     origin: dict[str, int] = {}  # a refit backtest's position, added to its progress
@@ -101,10 +105,14 @@ def _outcome(
                 raise TrainingRejected("backtest was cancelled")
             return JobStatus.succeeded, {"backtest": result.model_dump(mode="json")}
         if (card := _published(store, request, job_id)) is None:
-            card = train_and_store(
-                request, store, on_progress=on_progress, should_cancel=should_cancel,
-                job_id=job_id,
-            ).model_dump(mode="json")  # fmt: skip
+            if isinstance(request, UploadRequest):  # loads in seconds: the time limit kills
+                stored = upload_and_store(request, store, job_id=job_id)
+            else:
+                stored = train_and_store(
+                    request, store, on_progress=on_progress, should_cancel=should_cancel,
+                    job_id=job_id,
+                )  # fmt: skip
+            card = stored.model_dump(mode="json")
     except ServiceError as failure:
         message = failure.message
         if timed_out():
@@ -114,7 +122,9 @@ def _outcome(
     return JobStatus.succeeded, {"card": card}
 
 
-def _published(store: ModelStore, request: TrainRequest, job_id: str) -> dict[str, Any] | None:
+def _published(
+    store: ModelStore, request: TrainRequest | UploadRequest, job_id: str
+) -> dict[str, Any] | None:
     """The card of the version an earlier run of this job published (it died before it could
     say so): the job succeeded, and is not trained twice."""
     version = store.published_by(request.model_name, job_id)
