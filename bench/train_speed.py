@@ -189,8 +189,7 @@ def auto_table(clients: dict[str, httpx.Client], rounds: int) -> None:
             mse = float(np.mean((np.asarray(answer["forecast"]) - holdout) ** 2))
             walls[name].append(wall)
             print(
-                f"| {name} | {round_ + 1} | {wall:.1f} | {card['train_seconds']:.1f} "
-                f"| {mse:.3f} |",
+                f"| {name} | {round_ + 1} | {wall:.1f} | {card['train_seconds']:.1f} | {mse:.3f} |",
                 flush=True,
             )
     # The first round is a fresh worker's (and a fresh store's XLA cache): it compiles each

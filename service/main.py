@@ -68,10 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for module in (train, upload, forecast, backtest, models, plots, jobs, system):
         app.include_router(module.router)
-    setup_metrics(app)
+    request_metrics = setup_metrics(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
-    app.add_middleware(RequestLog)  # outermost: logs every answer, 413s included
+    # Outermost: logs and counts every answer, 413s included.
+    app.add_middleware(RequestLog, metrics=request_metrics)
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     return app

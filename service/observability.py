@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -21,8 +28,6 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from prometheus_fastapi_instrumentator import Instrumentator, metrics
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import BrokerUnavailable
@@ -68,17 +73,21 @@ def setup_logging(*, json_format: bool, level: str = "INFO") -> None:
 
 class RequestLog:
     """Gives every request an id (kept from the client's X-Request-ID when it is sane), returns
-    it as a header, and logs method, path, status and duration once the response is sent."""
+    it as a header, counts it and times it (Prometheus, by route template, method and status),
+    and logs method, path, status and duration once the response is sent.
 
-    def __init__(self, app: ASGIApp) -> None:
+    One plain ASGI layer for all three: prometheus-fastapi-instrumentator, a second layer, cost
+    about as much as the rest of the request log (bench/serve_latency.py's note)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: RequestMetrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(REQUEST_ID.lower().encode(), b"").decode("latin-1")
-        request_id = given if _SAFE_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = _request_id(scope["headers"])
         started = time.perf_counter()
         status = 500
 
@@ -86,28 +95,72 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID] = request_id
+                message["headers"] = [*message.get("headers", ()), (_ID_HEADER, request_id)]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            access_log.info(
-                "%s %s %s %.2fms id=%s",
-                scope["method"],
-                scope["path"],
-                status,
-                duration_ms,
-                request_id,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "request_id": request_id,
-                },
-            )
+            seconds = time.perf_counter() - started
+            self.metrics.observe(scope, status, seconds)
+            _log_access(scope, status, seconds, request_id.decode())
+
+
+_ID_HEADER = REQUEST_ID.lower().encode()
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
+    for key, value in headers:
+        if key == _ID_HEADER and _SAFE_ID.fullmatch(value.decode("latin-1")):
+            return value
+    return uuid.uuid4().hex.encode()
+
+
+def _log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    method, path, duration_ms = scope["method"], scope["path"], round(seconds * 1000, 2)
+    access_log.info(
+        "%s %s %s %.2fms id=%s", method, path, status, duration_ms, request_id,
+        extra={
+            "method": method, "path": path, "status": status, "duration_ms": duration_ms,
+            "request_id": request_id,
+        },
+    )  # fmt: skip
+
+
+class RequestMetrics:
+    """`http_requests_total` and `http_request_duration_seconds` by handler (the route's path
+    template, "none" for paths no route matches), method and status: the series
+    prometheus-fastapi-instrumentator exposed, under the same names and labels."""
+
+    def __init__(self, registry: CollectorRegistry, *, excluded: tuple[str, ...]) -> None:
+        labels = ["method", "status", "handler"]
+        self.requests = Counter(
+            "http_requests", "Total number of requests by method, status and handler.",
+            labels, registry=registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "http_request_duration_seconds", "Duration of HTTP requests in seconds",
+            labels, registry=registry,
+        )  # fmt: skip
+        self.excluded = excluded
+        # Children by label values: `labels()` takes a lock and builds a key on every call.
+        self._children: dict[tuple[str, int, str], tuple[Counter, Histogram]] = {}
+
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        handler = getattr(route, "path", None) or "none"
+        if handler in self.excluded:
+            return
+        key = (scope["method"], status, handler)
+        children = self._children.get(key)
+        if children is None:
+            values = (key[0], str(status), handler)
+            children = self.requests.labels(*values), self.latency.labels(*values)
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class ServiceCollector(Collector):
@@ -162,17 +215,13 @@ def _job_metrics(jobs: JobBackend) -> Iterator[Metric]:
     yield seconds
 
 
-def setup_metrics(app: FastAPI) -> None:
-    """Expose /metrics. With several API processes (PROMETHEUS_MULTIPROC_DIR set, as
-    `forecast-service --workers N` does) the request metrics are every process's, added up by
-    prometheus_client's multiprocess collector; the job metrics come from the shared state."""
+def setup_metrics(app: FastAPI) -> RequestMetrics:
+    """Expose /metrics; returns the request metrics for `RequestLog` to record. With several API
+    processes (PROMETHEUS_MULTIPROC_DIR set, as `forecast-service --workers N` does) the request
+    metrics are every process's, added up by prometheus_client's multiprocess collector; the job
+    metrics come from the shared state."""
     registry = CollectorRegistry()  # per app: several apps may live in one process (tests)
-    instrumentator = Instrumentator(
-        should_group_status_codes=False, excluded_handlers=["/metrics"], registry=registry
-    )
-    instrumentator.add(metrics.requests(registry=registry))
-    instrumentator.add(metrics.latency(registry=registry, should_include_status=True))
-    instrumentator.instrument(app)
+    request_metrics = RequestMetrics(registry, excluded=("/metrics",))
     exposed = registry
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         exposed = CollectorRegistry()
@@ -189,3 +238,4 @@ def setup_metrics(app: FastAPI) -> None:
         "/metrics", scrape, methods=["GET"], tags=["system"], responses=text,
         summary="Metrics", response_class=Response,
     )  # fmt: skip
+    return request_metrics

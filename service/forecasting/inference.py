@@ -8,6 +8,7 @@ transforms (log, differences), per-window normalisation, scaling; each undone on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +22,7 @@ from service.forecasting.windowing import as_2d
 if TYPE_CHECKING:
     import keras
 
+    from service.forecasting.runtime_graph import Joint
 
 
 def window_reference(inputs: np.ndarray, how: str) -> np.ndarray | None:
@@ -32,11 +34,35 @@ def window_reference(inputs: np.ndarray, how: str) -> np.ndarray | None:
     return None
 
 
+@dataclass(frozen=True)
+class Windows:
+    """A series cut for one-step predictions: the windows, the levels' actual values (to invert
+    predictions through), the rows predicted and the series."""
+
+    inputs: np.ndarray
+    history: list[np.ndarray]
+    t: np.ndarray
+    data: np.ndarray
+
+
 class Forecaster:
-    def __init__(self, forward: Forward, preprocessing: Preprocessing) -> None:
+    """`joint`, when given, serves this network's whole steps and horizons in one runtime call
+    each (runtime_graph.py), for batches of fewer than `joint_below` windows; `forward` serves
+    the rest."""
+
+    def __init__(
+        self,
+        forward: Forward,
+        preprocessing: Preprocessing,
+        joint: Joint | None = None,
+        *,
+        joint_below: int | None = None,
+    ) -> None:
         self.forward = forward
         self.prep = preprocessing
         self.lag = transforms.lag(preprocessing.transforms)
+        self.joint = joint
+        self.joint_below = joint_below
 
     @property
     def min_history(self) -> int:
@@ -53,6 +79,8 @@ class Forecaster:
         are in (the last transform's level for a series model with transforms)."""
         if len(inputs) == 0:
             return np.empty((0, self.prep.outputs))
+        if self.joint is not None and joins(len(inputs), self.joint_below):
+            return self.joint.step([inputs])[0]
         reference = window_reference(inputs, self.prep.window_normalization)
         if reference is not None:
             inputs = inputs - reference[:, None, :]
@@ -80,6 +108,10 @@ class Forecaster:
         """One-step predictions for every window of the series, in original units, each with
         the actual next value (as the lecture's `model.predict(test_generator)`); the first
         target is at row `first`, or at the first row one window allows if that is later."""
+        windows = self.evaluation_windows(series, stride=stride, first=first)
+        return self.evaluated(windows, self.predict(windows.inputs))
+
+    def evaluation_windows(self, series: np.ndarray, *, stride: int, first: int) -> Windows:
         window = self.prep.window
         assert window is not None, "only series models cut series into windows"
         data = as_2d(series)
@@ -88,7 +120,12 @@ class Forecaster:
         offset = max(first, self.min_history) - window.length
         cut = self._cut(levels[-1], stride, offset)
         t = offset + window.length + stride * np.arange(len(cut))
-        predicted = transforms.invert(self.prep.transforms, self.predict(cut.inputs), history, t)
+        return Windows(cut.inputs, history, t, data)
+
+    def evaluated(self, windows: Windows, predictions: np.ndarray) -> Evaluation:
+        """Predictions for `windows` (in the last level's units) as an evaluation."""
+        t, data = windows.t, windows.data
+        predicted = transforms.invert(self.prep.transforms, predictions, windows.history, t)
         return Evaluation(predicted, data[t][:, self.columns], t, data[:, self.columns])
 
     def forecast(self, series: np.ndarray, *, horizon: int) -> np.ndarray:
@@ -108,6 +145,9 @@ class Forecaster:
         data = as_2d(series)
         starts = np.asarray(origins, dtype=np.int64)
         assert len(starts) and starts.min() >= self.min_history, "each origin needs a window"
+        if self.joint is not None and self.joint.recursive and joins(len(starts), self.joint_below):
+            ahead = self.joint.ahead([self.history(data, starts)], horizon)[0]
+            return self.unrolled(data, starts, ahead)
         if not self.prep.transforms and self.prep.window_normalization == "none":
             return self._forecast_scaled(data, starts, horizon=horizon)
         length, rate = window.length, window.sampling_rate
@@ -119,6 +159,26 @@ class Forecaster:
             back=length,
             step=lambda top, t: self.predict(top[t - length : t : rate].swapaxes(0, 1)),
         )
+
+    def history(self, data: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """(origins, length, features): the last level's `length` rows before each origin,
+        what a recursive forecast starts from."""
+        assert self.prep.window is not None
+        rows = starts[:, None] + np.arange(-self.prep.window.length, 0)[None, :]
+        return transforms.levels(self.prep.transforms, data)[-1][rows]
+
+    def unrolled(self, data: np.ndarray, starts: np.ndarray, ahead: np.ndarray) -> np.ndarray:
+        """A recursive forecast of the last level (origins, horizon, features), computed in one
+        call, carried down the transforms as `forecast_from` carries each step (the last level
+        never reads the ones below, so nothing changes by doing it afterwards)."""
+        if not self.prep.transforms:
+            return ahead
+        assert self.prep.window is not None
+        back = max(self.prep.window.length, transforms.memory(self.prep.transforms))
+        return transforms.recurse(
+            self.prep.transforms, data, starts, horizon=ahead.shape[1], back=back,
+            step=lambda top, t: ahead[:, t - back],
+        )  # fmt: skip
 
     def _forecast_scaled(self, data: np.ndarray, starts: np.ndarray, *, horizon: int) -> np.ndarray:
         """The same recursion, all in scaled units (the targets' scaler is the inputs' when
@@ -133,6 +193,11 @@ class Forecaster:
             x = buffer[:, h : h + window.length : window.sampling_rate]
             buffer[:, window.length + h] = self.forward(x)
         return self.prep.y_scaler.inverse(buffer[:, window.length :].astype(np.float64))
+
+
+def joins(windows: int, below: int | None) -> bool:
+    """Whether a batch goes to the joint graphs (all sizes when no limit is set)."""
+    return windows > 0 and (below is None or windows < below)
 
 
 def keras_forward(model: keras.Model) -> Forward:

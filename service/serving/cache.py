@@ -13,15 +13,20 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from service.errors import ModelBroken, VersionNotFound
+from service.forecasting.batched import ByBatchSize
 from service.forecasting.ensemble import Ensemble, SeriesForecaster
 from service.forecasting.inference import Forecaster
 from service.forecasting.network import Forward
 from service.store.card import ModelCard
 from service.store.local import BATCHED_FILE, MODEL_FILE, ONNX_FILE, ModelStore
+
+if TYPE_CHECKING:
+    from service.forecasting.runtime_graph import Joint
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +113,33 @@ class ModelCache:
             for (_, forward, _), prep in zip(networks, card.preprocessings, strict=True)
         ]
         runtime, size = networks[0][0], sum(n[2] for n in networks)
+        joint = _joint(folders, card, name, version) if runtime.startswith("onnx") else None
+        # The joint graphs run ONNX Runtime's kernels: below the numpy pass's crossover only.
+        below = min(
+            (n[1].crossover for n in networks if isinstance(n[1], ByBatchSize)), default=None
+        )
         if len(members) == 1:
-            return LoadedModel(card, members[0], runtime, size)
-        return LoadedModel(card, Ensemble(members), f"ensemble of {len(members)}: {runtime}", size)
+            member = Forecaster(members[0].forward, members[0].prep, joint, joint_below=below)
+            return LoadedModel(card, member, runtime, size)
+        ensemble = Ensemble(members, joint, joint_below=below)
+        return LoadedModel(card, ensemble, f"ensemble of {len(members)}: {runtime}", size)
+
+
+def _joint(folders: list[Path], card: ModelCard, name: str, version: int) -> Joint | None:
+    """Every network of the version, steps and horizons, in one ONNX Runtime session each; None
+    (each network served alone, as exactly) when a network's graph cannot be wrapped."""
+    import onnx
+
+    from service.forecasting.runtime_graph import Joint
+
+    try:
+        networks = [onnx.load(folder / ONNX_FILE) for folder in folders]
+        joint = Joint(networks, list(card.preprocessings))
+        joint.step([np.zeros((1, p.timesteps, p.features)) for p in card.preprocessings])
+    except Exception as error:  # an optimisation: the networks alone still serve
+        log.warning("%s@%s served network by network: %r", name, version, error)
+        return None
+    return joint
 
 
 def _network(folder: Path, input_shape: tuple[int, int]) -> tuple[str, Forward, int]:

@@ -6,12 +6,13 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CacheDep, JobsDep, SettingsDep, StoreDep
 from service.api.responses import errors
+from service.api.routing import JsonRoute
 from service.api.security import KeyHeader, Read, require_write
 from service.schemas.backtest import BacktestRequest, BacktestResult
 from service.schemas.jobs import JobAccepted
 from service.usecases import backtesting
 
-router = APIRouter(tags=["forecast"])
+router = APIRouter(tags=["forecast"], route_class=JsonRoute)
 
 
 @router.post(

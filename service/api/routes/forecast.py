@@ -4,11 +4,12 @@ from fastapi import APIRouter, Response
 
 from service.api.deps import CacheDep, SettingsDep, StoreDep
 from service.api.responses import errors
+from service.api.routing import JsonRoute
 from service.api.security import Read
 from service.schemas.forecast import ForecastRequest, ForecastResult
 from service.usecases import forecasting
 
-router = APIRouter(tags=["forecast"])
+router = APIRouter(tags=["forecast"], route_class=JsonRoute)
 
 
 @router.post(

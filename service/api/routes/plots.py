@@ -11,11 +11,12 @@ from fastapi import APIRouter, Query, Response
 
 from service.api.deps import CacheDep, SettingsDep, StoreDep, VersionDep
 from service.api.responses import errors
+from service.api.routing import JsonRoute
 from service.api.security import Read
 from service.schemas.forecast import ForecastRequest
 from service.usecases import plots
 
-router = APIRouter(tags=["plots"])
+router = APIRouter(tags=["plots"], route_class=JsonRoute)
 
 Width = Annotated[int, Query(ge=200, le=3000, description="Image width in pixels.")]
 Height = Annotated[int, Query(ge=150, le=2000, description="Image height in pixels.")]

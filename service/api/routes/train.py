@@ -5,12 +5,13 @@ from fastapi.responses import JSONResponse
 
 from service.api.deps import JobsDep, SettingsDep, StoreDep
 from service.api.responses import errors
+from service.api.routing import JsonRoute
 from service.api.security import Write
 from service.schemas.jobs import JobAccepted
 from service.schemas.train import TrainRequest, TrainResult
 from service.usecases import training
 
-router = APIRouter(tags=["train"])
+router = APIRouter(tags=["train"], route_class=JsonRoute)
 
 
 @router.post(

@@ -1,0 +1,262 @@
+"""ONNX graphs that wrap a network with what serving does around it, so that one runtime call
+answers a whole request.
+
+- `step_model`: windows in the units the model sees before normalisation (a series' last
+  transform level), the prediction out in the same units: the window normalisation, the scaling
+  and their inverses inside the graph, in float64 as `Forecaster.predict` does them.
+- `horizon_model`: the last `length` rows before each origin in, `horizon` recursive steps out,
+  each prediction appended to the window it came from: an ONNX `Loop` around the step, where
+  `Forecaster.forecast_from` made one runtime call per step with numpy work between calls.
+- `joint_model`: several such models side by side in one graph (the members of an ensemble):
+  one call runs them all.
+
+The series transforms stay outside: the top level's recursion never reads the levels below it,
+so they are inverted afterwards, in numpy, exactly as before (the smoothing transform's state
+included). Any network graph works, the fused one from onnx_graph.py or Keras' export.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from service.forecasting.data import Preprocessing
+from service.forecasting.onnx_graph import OPSET
+
+_NET = "net_"  # prefix of the network's own names inside a wrapping graph
+
+
+class _Nodes:
+    """Nodes and constants of a graph under construction, with fresh names."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def name(self, hint: str) -> str:
+        self._count += 1
+        return f"{self.prefix}{hint}_{self._count}"
+
+    def const(self, value: Any, hint: str = "c") -> str:
+        name = self.name(hint)
+        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def one(self, kind: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
+        name = out or self.name(kind.lower())
+        self.nodes.append(helper.make_node(kind, list(inputs), [name], **attrs))
+        return name
+
+
+def _network(network: onnx.ModelProto) -> tuple[onnx.GraphProto, str, str]:
+    """The network's graph with its names prefixed, its input name and its output name."""
+    graph = _prefixed(network.graph, _NET)
+    return graph, graph.input[0].name, graph.output[0].name
+
+
+def _prefixed(graph: onnx.GraphProto, prefix: str) -> onnx.GraphProto:
+    """A copy with every name prefixed, in subgraphs too, so that a loop body's references to
+    the outer graph still match (onnx.compose.add_prefix renames those inconsistently)."""
+    out = onnx.GraphProto()
+    out.CopyFrom(graph)
+    _rename(out, prefix)
+    return out
+
+
+def _rename(graph: onnx.GraphProto, prefix: str) -> None:
+    def named(name: str) -> str:
+        return prefix + name if name else name
+
+    for value in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+        value.name = named(value.name)
+    for node in graph.node:
+        node.name = named(node.name)
+        node.input[:] = [named(n) for n in node.input]
+        node.output[:] = [named(n) for n in node.output]
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                _rename(attribute.g, prefix)
+            for sub in attribute.graphs:
+                _rename(sub, prefix)
+
+
+def _step(
+    g: _Nodes, window: str, prep: Preprocessing, net: tuple[onnx.GraphProto, str, str]
+) -> str:
+    """Nodes computing one prediction (batch, outputs) float64 from windows (batch, timesteps,
+    features) float64, as Forecaster.predict does; appends the network's nodes to `g`."""
+    graph, net_in, net_out = net
+    reference = None
+    if prep.window_normalization == "last":
+        last = g.const(np.array([-1], np.int64))
+        reference = g.one("Gather", window, last, axis=1)  # (batch, 1, features)
+    elif prep.window_normalization == "mean":
+        reference = g.one("ReduceMean", window, axes=[1], keepdims=1)
+    x = window if reference is None else g.one("Sub", window, reference)
+    x = g.one("Sub", x, g.const(np.asarray(prep.x_scaler.offset, np.float64)))
+    x = g.one("Div", x, g.const(np.asarray(prep.x_scaler.scale, np.float64)))
+    g.one("Cast", x, out=net_in, to=TensorProto.FLOAT)
+    g.nodes.extend(graph.node)
+    y = g.one("Cast", net_out, to=TensorProto.DOUBLE)
+    y = g.one("Mul", y, g.const(np.asarray(prep.y_scaler.scale, np.float64)))
+    y = g.one("Add", y, g.const(np.asarray(prep.y_scaler.offset, np.float64)))
+    if reference is not None:
+        columns = prep.target_columns or list(range(prep.features))
+        squeezed = g.one("Squeeze", reference, g.const(np.array([1], np.int64)))
+        picked = g.one("Gather", squeezed, g.const(np.asarray(columns, np.int64)), axis=1)
+        y = g.one("Add", y, picked)
+    return y
+
+
+def _double(name: str, *shape: str | int | None) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.DOUBLE, list(shape))
+
+
+def _model(g: _Nodes, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
+           opset: list[onnx.OperatorSetIdProto]) -> onnx.ModelProto:  # fmt: skip
+    graph = helper.make_graph(g.nodes, "served", inputs, outputs, g.initializers)
+    proto = helper.make_model(graph, opset_imports=opset)
+    proto.ir_version = 8
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def _opsets(network: onnx.ModelProto) -> list[onnx.OperatorSetIdProto]:
+    """The opsets of the wrapping graph: the network's, which must be 17 for the default domain
+    (the nodes written here use 17's forms; a network at another opset is served as it is)."""
+    default = [o.version for o in network.opset_import if o.domain in ("", "ai.onnx")]
+    if default != [OPSET]:
+        raise ValueError(f"network graph at opset {default}: these graphs are written for {OPSET}")
+    return list(network.opset_import)
+
+
+def step_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelProto:
+    """"window" (batch, timesteps, features) float64 in, "prediction" (batch, outputs) out."""
+    g = _Nodes("s_")
+    net = _network(network)
+    g.initializers.extend(net[0].initializer)
+    y = _step(g, "window", prep, net)
+    g.one("Identity", y, out="prediction")
+    inputs = [_double("window", "batch", prep.timesteps, prep.features)]
+    return _model(g, inputs, [_double("prediction", "batch", prep.outputs)], _opsets(network))
+
+
+def horizon_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelProto:
+    """"history" (origins, length, features) float64, the last `length` rows before each origin,
+    and "horizon" (int64 scalar) in; "forecast" (origins, horizon, features) out."""
+    window = prep.window
+    assert window is not None and prep.recursive, "only a model of every column recurses"
+    length, rate = window.length, window.sampling_rate
+    g = _Nodes("h_")
+    net = _network(network)
+    g.initializers.extend(net[0].initializer)  # outer scope: the loop body reads them
+    body = _Nodes("b_")
+    # Loop body: (step, condition, history) in; (condition, history, prediction) out.
+    sampled = body.one(
+        "Slice", "history_in", body.const(np.array([0], np.int64)),
+        body.const(np.array([length], np.int64)), body.const(np.array([1], np.int64)),
+        body.const(np.array([rate], np.int64)),
+    )  # fmt: skip
+    y = _step(body, sampled, prep, net)
+    body.one("Identity", y, out="prediction")
+    rest = body.one(
+        "Slice", "history_in", body.const(np.array([1], np.int64)),
+        body.const(np.array([length], np.int64)), body.const(np.array([1], np.int64)),
+    )  # fmt: skip
+    appended = body.one("Unsqueeze", y, body.const(np.array([1], np.int64)))
+    body.one("Concat", rest, appended, out="history_out", axis=1)
+    body.one("Identity", "cond_in", out="cond_out")
+    loop_body = helper.make_graph(
+        body.nodes, "step",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         _double("history_in", "origins", length, prep.features)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         _double("history_out", "origins", length, prep.features),
+         _double("prediction", "origins", prep.features)],
+        body.initializers,
+    )  # fmt: skip
+    true = g.const(np.array(True))
+    g.nodes.append(
+        helper.make_node(
+            "Loop", ["horizon", true, "history"], ["h_last", "h_steps"], body=loop_body
+        )
+    )
+    g.one("Transpose", "h_steps", out="forecast", perm=[1, 0, 2])
+    inputs = [
+        _double("history", "origins", length, prep.features),
+        helper.make_tensor_value_info("horizon", TensorProto.INT64, []),
+    ]
+    outputs = [_double("forecast", "origins", "horizon", prep.features)]
+    return _model(g, inputs, outputs, _opsets(network))
+
+
+def joint_model(models: list[onnx.ModelProto]) -> onnx.ModelProto:
+    """Several models in one graph, member k's inputs and outputs prefixed `m{k}_`."""
+    nodes, inits, inputs, outputs = [], [], [], []
+    for k, proto in enumerate(models):
+        graph = _prefixed(proto.graph, f"m{k}_")
+        nodes += graph.node
+        inits += graph.initializer
+        inputs += graph.input
+        outputs += graph.output
+    graph = helper.make_graph(nodes, "members", inputs, outputs, inits)
+    proto = helper.make_model(graph, opset_imports=models[0].opset_import)
+    proto.ir_version = 8
+    onnx.checker.check_model(proto)
+    return proto
+
+
+class Joint:
+    """Networks served together through the graphs above: one ONNX Runtime call runs every
+    member's step (or whole horizon) on its own windows. A single network is a joint of one."""
+
+    def __init__(self, networks: list[onnx.ModelProto], preps: list[Preprocessing]) -> None:
+        self.members = len(networks)
+        steps = [step_model(n, p) for n, p in zip(networks, preps, strict=True)]
+        self._step = _session(steps[0] if len(steps) == 1 else joint_model(steps))
+        self._ahead = None
+        if all(p.recursive and p.window is not None for p in preps):
+            loops = [horizon_model(n, p) for n, p in zip(networks, preps, strict=True)]
+            self._ahead = _session(loops[0] if len(loops) == 1 else joint_model(loops))
+
+    @property
+    def recursive(self) -> bool:
+        return self._ahead is not None
+
+    def step(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """Each member's predictions (batch, outputs) for its windows, in their units."""
+        feeds = {self._name(k, "window"): w for k, w in enumerate(windows)}
+        return list(self._step.run(None, feeds))
+
+    def ahead(self, histories: list[np.ndarray], horizon: int) -> list[np.ndarray]:
+        """Each member's `horizon` recursive steps (origins, horizon, features) from the last
+        `length` rows before each origin (origins, length, features)."""
+        assert self._ahead is not None, "only models of every column recurse"
+        steps = np.array(horizon, np.int64)
+        feeds: dict[str, np.ndarray] = {}
+        for k, history in enumerate(histories):
+            feeds[self._name(k, "history")] = np.ascontiguousarray(history, np.float64)
+            feeds[self._name(k, "horizon")] = steps
+        return list(self._ahead.run(None, feeds))
+
+    def _name(self, k: int, name: str) -> str:
+        return name if self.members == 1 else f"m{k}_{name}"
+
+
+def _session(proto: onnx.ModelProto) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One thread per call: small graphs, and the other core serves another request meanwhile.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(
+        proto.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+    )
