@@ -8,12 +8,14 @@ import numpy as np
 import onnx
 import pytest
 
+from service.forecasting.batched import network_forward
 from service.forecasting.ensemble import Ensemble
 from service.forecasting.inference import Forecaster
 from service.forecasting.onnx_graph import network_onnx
-from service.forecasting.pipeline import Trained, train_series
+from service.forecasting.pipeline import train_series
 from service.forecasting.runtime_graph import Joint, horizon_model, step_model
 from service.forecasting.spec import TrainSpec
+from service.forecasting.trained import Trained
 
 pytestmark = pytest.mark.slow  # trains a dozen tiny networks (about 40 s)
 
@@ -60,7 +62,7 @@ SPECS = {
 
 def served(trained: Trained) -> tuple[Forecaster, Forecaster]:
     """The network as the step-by-step path serves it, and with its one-call graphs."""
-    forward = trained.forecaster().forward  # type: ignore[union-attr]
+    forward = network_forward(trained.network)
     joint = Joint([network_onnx(trained.network)], [trained.preprocessing])
     return Forecaster(forward, trained.preprocessing), Forecaster(
         forward, trained.preprocessing, joint
