@@ -18,12 +18,15 @@ import httpx
 from tests.utils import FINISHED, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-# The suite's own database on the machine's Redis (127.0.0.1:6379), flushed before and after.
+# The suite's own database on the machine's Redis (127.0.0.1:6379). Every key a session writes
+# carries the session's mark (in its prefix, or in kombu's names for a prefixed queue), and the
+# session deletes those at its end: suites run side by side (two checkouts) leave each other be.
 REDIS_DB = 13
+SESSION = f"test-{uuid.uuid4().hex[:8]}"
 
 
 def redis_prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:8]}:"
+    return f"{SESSION}-{uuid.uuid4().hex[:8]}:"
 
 
 def celery_env(store: Path, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
