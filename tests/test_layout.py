@@ -60,16 +60,7 @@ def within(name: str, packages: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in packages)
 
 
-# Known debt, named so that it cannot grow unseen: the upload schema (merged from the upload
-# branch) still reads the fitted scaler, the transforms' lag and as_2d from the core; its rules
-# that need them belong in usecases/checks.py, as the training request's moved there.
-EXCEPTIONS = {
-    "service.schemas.upload": (
-        "service.forecasting.scaling",
-        "service.forecasting.transforms",
-        "service.forecasting.windowing",
-    ),
-}
+EXCEPTIONS: dict[str, tuple[str, ...]] = {}  # none: every module keeps the rules
 
 
 def violations(

@@ -12,7 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.forecasting.scaling import Scaler
 from service.forecasting.transforms import Transform, check_chain
+
+__all__ = ["Scaler", "TrainSpec", "Transform", "WindowSpec"]  # the vocabulary of a spec
 
 
 class LayerType(StrEnum):

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from service.errors import InvalidInput
-from service.forecasting.scaling import Scaler
-from service.forecasting.spec import WindowSpec
-from service.forecasting.transforms import Transform, check_chain, lag
-from service.forecasting.windowing import as_2d
+from service.forecasting.spec import Scaler, Transform, WindowSpec
 from service.schemas.common import ModelName, TestSeries
 
 
@@ -71,54 +66,9 @@ class UploadSpec(BaseModel):
         "on it and intervals calibrated from it, as for a trained model.",
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> UploadSpec:
-        check_chain(self.transforms)
-        for index, step in enumerate(self.transforms):
-            if step.type == "smoothing" and step.fitted is None:
-                raise ValueError(f"transforms[{index}] (smoothing) needs its fitted parameters")
-        columns = self.target_columns or []
-        if columns != sorted(set(columns)) or any(c < 0 for c in columns):
-            raise ValueError(
-                f"target_columns is {columns}: give each column once, in increasing order"
-            )
-        for name, scaler in (("scaling", self.x_scaler), ("target_scaling", self.target_scaling)):
-            if scaler is not None:
-                _check_scaler(scaler, name)
-        if self.test_series is not None:
-            self._check_test_series(as_2d(self.test_series))
-        return self
-
-    def _check_test_series(self, test: np.ndarray) -> None:
-        needed = lag(self.transforms) + self.window.length + 1
-        if len(test) < needed:
-            raise ValueError(
-                f"test_series has {len(test)} rows; window.length {self.window.length} needs "
-                f"at least {needed} (one window and its next value)"
-            )
-
     @property
     def x_scaler(self) -> Scaler | None:
         return None if self.scaling == "none" else self.scaling
-
-
-def _check_scaler(scaler: Scaler, name: str) -> None:
-    if len(scaler.offset) != len(scaler.scale) or not scaler.offset:
-        raise ValueError(f"{name}: offset and scale need one number per column, as many of each")
-    values = np.asarray([*scaler.offset, *scaler.scale], dtype=np.float64)
-    if not np.isfinite(values).all() or any(s == 0 for s in scaler.scale):
-        raise ValueError(f"{name}: offset and scale must be finite, and scale not 0")
-
-
-def check_timesteps(timesteps: int | None, window: WindowSpec) -> None:
-    """A model built for windows of `timesteps` (None: any) against the declared window."""
-    if timesteps is not None and timesteps != window.timesteps:
-        raise InvalidInput(
-            f"the model takes windows of {timesteps} timesteps; spec.window (length "
-            f"{window.length}, sampling_rate {window.sampling_rate}) cuts windows of "
-            f"{window.timesteps}",
-            field="spec.window",
-        )
 
 
 class UploadRequest(BaseModel):

@@ -9,8 +9,9 @@ from service.config import Settings
 from service.errors import InvalidInput
 from service.forecasting.auto import candidate_specs, plan, validates
 from service.forecasting.pipeline import DEFAULT_EPOCHS
-from service.forecasting.spec import TrainSpec
-from service.forecasting.transforms import Transform, lag
+from service.forecasting.scaling import Scaler
+from service.forecasting.spec import TrainSpec, WindowSpec
+from service.forecasting.transforms import Transform, check_chain, lag
 from service.forecasting.windowing import as_2d, window_count
 from service.schemas.backtest import BacktestRequest
 from service.schemas.forecast import ForecastRequest
@@ -44,11 +45,62 @@ def check_versions(name: str, store: ModelStore, settings: Settings) -> None:
 
 
 def check_upload_spec(spec: UploadSpec, settings: Settings) -> None:
-    """An upload's test series against the limits, and positive for a log transform."""
+    """An upload's declared preprocessing consistent (a transform chain in order, fitted
+    smoothing, target columns once each, usable scalers), and its test series within the
+    limits, long enough for a window and positive for a log transform."""
+    try:
+        check_chain(spec.transforms)
+    except ValueError as error:
+        raise InvalidInput(str(error), field="spec.transforms") from None
+    for index, step in enumerate(spec.transforms):
+        if step.type == "smoothing" and step.fitted is None:
+            raise InvalidInput(
+                f"transforms[{index}] (smoothing) needs its fitted parameters",
+                field=f"spec.transforms.{index}",
+            )
+    columns = spec.target_columns or []
+    if columns != sorted(set(columns)) or any(c < 0 for c in columns):
+        raise InvalidInput(
+            f"target_columns is {columns}: give each column once, in increasing order",
+            field="spec.target_columns",
+        )
+    for name, scaler in (("scaling", spec.x_scaler), ("target_scaling", spec.target_scaling)):
+        if scaler is not None:
+            _check_scaler(scaler, f"spec.{name}")
     if spec.test_series is not None:
         test = as_2d(spec.test_series)
         check_rows(test, "spec.test_series", settings)
+        needed = lag(spec.transforms) + spec.window.length + 1
+        if len(test) < needed:
+            raise InvalidInput(
+                f"test_series has {len(test)} rows; window.length {spec.window.length} needs "
+                f"at least {needed} (one window and its next value)",
+                field="spec.test_series",
+            )
         check_transformable(test, spec.transforms, "spec.test_series")
+
+
+def _check_scaler(scaler: Scaler, field: str) -> None:
+    if len(scaler.offset) != len(scaler.scale) or not scaler.offset:
+        raise InvalidInput(
+            f"{field}: offset and scale need one number per column, as many of each", field=field
+        )
+    values = np.asarray([*scaler.offset, *scaler.scale], dtype=np.float64)
+    if not np.isfinite(values).all() or any(s == 0 for s in scaler.scale):
+        raise InvalidInput(
+            f"{field}: offset and scale must be finite, and scale not 0", field=field
+        )
+
+
+def check_timesteps(timesteps: int | None, window: WindowSpec) -> None:
+    """A model built for windows of `timesteps` (None: any) against the declared window."""
+    if timesteps is not None and timesteps != window.timesteps:
+        raise InvalidInput(
+            f"the model takes windows of {timesteps} timesteps; spec.window (length "
+            f"{window.length}, sampling_rate {window.sampling_rate}) cuts windows of "
+            f"{window.timesteps}",
+            field="spec.window",
+        )
 
 
 def check_forecast_limits(request: ForecastRequest, settings: Settings) -> None:

@@ -26,10 +26,11 @@ from service.forecasting.network import Network
 from service.forecasting.pipeline import measure
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
-from service.schemas.upload import UploadRequest, UploadSpec, check_timesteps
+from service.schemas.upload import UploadRequest, UploadSpec
 from service.store.card import History, Metrics, ModelCard, UploadInfo
 from service.store.local import BATCHED_FILE, CARD_FILE, MODEL_FILE, ONNX_FILE, ModelStore
 from service.usecases.archive import LAYERS, ArchiveInfo, inspect_archive, refuse
+from service.usecases.checks import check_timesteps
 from service.usecases.training import export_serving, library_versions
 
 if TYPE_CHECKING:

@@ -310,6 +310,28 @@ def test_a_bad_spec_part_names_its_field(client: TestClient, lecture: tuple[Any,
     refused(missing, 422, '"file"')
 
 
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        ({"scaling": {"kind": "standard", "offset": [0.0], "scale": [0.0]}}, "spec.scaling",
+         "scale not 0"),
+        ({"scaling": {"kind": "standard", "offset": [0.0, 1.0], "scale": [1.0]}}, "spec.scaling",
+         "one number per column"),
+        ({"target_columns": [1, 0]}, "spec.target_columns", "increasing order"),
+        ({"transforms": [{"type": "smoothing"}]}, "spec.transforms.0", "fitted parameters"),
+        ({"transforms": [{"type": "difference"}, {"type": "smoothing"}]}, "spec.transforms",
+         "smoothing goes first"),
+        ({"test_series": [0.5] * 15}, "spec.test_series", "needs at least 21"),
+    ],
+)
+@pytest.mark.usefixtures("unchanged")
+def test_an_inconsistent_declared_preprocessing_is_refused_before_loading(
+    client: TestClient, lecture: tuple[Any, bytes], spec: dict[str, Any], field: str, words: str
+) -> None:
+    response = upload(client, "hostile", lecture[1], {"window": WINDOW, **spec})
+    refused(response, 422, field, words)
+
+
 @pytest.mark.usefixtures("unchanged")
 def test_a_custom_object_inside_an_allowed_layer_is_refused(
     client: TestClient, tmp_path: Path

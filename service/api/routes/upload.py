@@ -19,10 +19,10 @@ from service.api.responses import errors
 from service.api.security import KeyHeader, Write
 from service.config import Settings
 from service.schemas.models import VersionPublic, VersionStatus
-from service.schemas.upload import UploadRequest, UploadSpec, check_timesteps
+from service.schemas.upload import UploadRequest, UploadSpec
 from service.store.card import ModelCard
 from service.usecases.archive import ArchiveInfo, inspect_archive
-from service.usecases.checks import check_upload_spec, check_versions
+from service.usecases.checks import check_timesteps, check_upload_spec, check_versions
 
 router = APIRouter(tags=["models"])
 
