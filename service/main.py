@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from service.api.middleware import BodySizeLimit, DocsPolicy
+from service.api.openapi import install_allow_header, openapi_document
 from service.api.routes import backtest, forecast, jobs, models, plots, system, train
 from service.config import Settings
 from service.errors import BrokerUnavailable, QueueFull, ServiceError, Unauthorized
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for module in (train, forecast, backtest, models, plots, jobs, system):
         app.include_router(module.router)
+    app.openapi = lambda: openapi_document(app, settings)  # type: ignore[method-assign]
+    install_allow_header(app)
     setup_metrics(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))

@@ -26,11 +26,6 @@ _POLL_FIRST, _POLL_MAX = 0.01, 0.25
 
 
 class JobBackend(ABC):
-    # Whether /ready waits for `ready()`: the local pool is part of this process starting up;
-    # Celery workers are not, and a replica that cannot train still serves forecasts (a 503
-    # during a Redis outage would take every replica out of its load balancer).
-    gates_readiness = True
-
     def __init__(self, state: JobState) -> None:
         self.state = state
 

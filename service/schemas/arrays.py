@@ -106,5 +106,5 @@ class ArrayField:
 def _number_array_schema(depth: int) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "number"}
     for _ in range(depth):
-        schema = {"type": "array", "items": schema}
+        schema = {"type": "array", "items": schema, "minItems": 1}
     return schema

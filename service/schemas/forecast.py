@@ -13,8 +13,15 @@ from service.schemas.common import (
     Series,
     Targets,
     check_targets,
+    data_forms,
+    form,
     one_form,
 )
+
+_NO_HORIZON: dict[str, Any] = {
+    "horizon": {"maximum": 0},
+    "levels": {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]},
+}
 
 
 class ForecastRequest(BaseModel):
@@ -24,9 +31,19 @@ class ForecastRequest(BaseModel):
     model_config = ConfigDict(
         arbitrary_types_allowed=True,
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"model_name": "sine", "series": EXAMPLE_TEST_SERIES, "horizon": 20}]
-        },
+        # The horizon and its levels need a series: with `inputs`, or with no horizon, `levels`
+        # are missing, null or empty.
+        json_schema_extra=data_forms(
+            form(
+                "series",
+                absent=("inputs", "targets"),
+                also={"horizon": {"minimum": 1}},
+                needs=("horizon",),
+            ),
+            form("series", absent=("inputs", "targets"), also=_NO_HORIZON),
+            form("inputs", absent=("series",), also=_NO_HORIZON),
+            examples=[{"model_name": "sine", "series": EXAMPLE_TEST_SERIES, "horizon": 20}],
+        ),
     )
 
     model_name: ModelName

@@ -74,18 +74,6 @@ def test_empty_key_setting_means_open(client: TestClient, settings: Settings) ->
     assert settings_copy.key("write") is None
 
 
-def test_docs_show_the_authorize_scheme(client: TestClient) -> None:
-    schema = client.get("/openapi.json").json()
-    schemes = schema["components"]["securitySchemes"]
-    assert schemes["APIKeyHeader"] == {
-        "type": "apiKey",
-        "in": "header",
-        "name": "X-API-Key",
-        "description": schemes["APIKeyHeader"]["description"],
-    }
-    assert schema["paths"]["/train"]["post"]["security"] == [{"APIKeyHeader": []}]
-
-
 @pytest.fixture
 def body_limit(client: TestClient) -> Iterator[Callable[[int], None]]:
     """Set the body size limit of the running app (its middleware stack is built once)."""

@@ -15,7 +15,7 @@ from tests.utils import tiny_spec, train_body, wait_for
 def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     ready = wait_for(
-        lambda: (answer := client.get("/ready")).status_code == 200 and answer,
+        lambda: (answer := client.get("/ready/training")).status_code == 200 and answer,
         timeout=60,
         what="/ready",
     )

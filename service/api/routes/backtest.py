@@ -6,7 +6,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CacheDep, JobsDep, SettingsDep, StoreDep
 from service.api.responses import errors
-from service.api.security import KeyHeader, Read, require_write
+from service.api.security import Read, RefitKeyHeader, require_write
 from service.schemas.backtest import BacktestRequest, BacktestResult
 from service.schemas.jobs import JobAccepted
 from service.usecases import backtesting
@@ -32,7 +32,7 @@ async def backtest(
     cache: CacheDep,
     jobs: JobsDep,
     settings: SettingsDep,
-    key: KeyHeader,
+    key: RefitKeyHeader,
 ) -> BacktestResult | JSONResponse:
     """Rolling-origin evaluation of a stored model: from each of the last `origins` origins of
     the series, forecast `horizon` steps (recursively, from the history before the origin) and

@@ -1,0 +1,39 @@
+"""Schemathesis hooks for scripts/fuzz-api (loaded through SCHEMATHESIS_HOOKS).
+
+The data routes (/train, /forecast, /forecast/plot, /backtest) have rules no JSON Schema can
+state: a series at least one window long, targets with a row per window, windows x epochs x
+units under FORECAST_MAX_TRAINING_WORK, a request that fits the stored model. Their 422s are
+allowed to schema-valid requests (scripts/fuzz-api.toml), and this check makes sure each such
+422 is one of those rules and never a per-field one the document should have stated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+
+# Errors of rules across fields or against the stored model: model validators, the use cases'
+# checks (usecases/checks.py) and a training the worker refuses.
+CROSS_FIELD = {"value_error", "invalid_input", "training_rejected"}
+
+
+def _per_field(error: dict[str, Any]) -> bool:
+    kind = error.get("type")
+    if kind == "invalid_array":  # rows of different lengths: JSON Schema cannot say "rectangular"
+        return "ragged" not in str(error.get("msg"))
+    return kind not in CROSS_FIELD
+
+
+@schemathesis.check
+def rejections_are_cross_field(ctx: Any, response: Any, case: Any) -> bool | None:
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
+        return None
+    errors = response.json().get("detail")
+    field_errors = [e for e in errors if _per_field(e)] if isinstance(errors, list) else errors
+    if field_errors:
+        raise AssertionError(
+            f"a schema-valid request got a per-field 422 the document does not state: "
+            f"{field_errors}"
+        )
+    return None
