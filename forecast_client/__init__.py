@@ -78,6 +78,10 @@ class ForecastClient:
         return list(self._call("GET", "/jobs")["data"])
 
     def cancel(self, job_id: str) -> JSON:
+        return self._call("POST", f"/jobs/{job_id}/cancel")
+
+    def delete_job(self, job_id: str) -> JSON:
+        """Forget a finished job (its version, if it stored one, stays)."""
         return self._call("DELETE", f"/jobs/{job_id}")
 
     def wait(self, job_id: str, *, timeout: float = 3600, poll: float = 0.2) -> JSON:

@@ -45,6 +45,13 @@ class JobNotFound(ServiceError):
     code = "job_not_found"
 
 
+class JobUnfinished(ServiceError):
+    """Deleting a job's record while it may still run: it is cancelled first."""
+
+    status_code = 409
+    code = "job_unfinished"
+
+
 class QueueFull(ServiceError):
     status_code = 429
     code = "queue_full"

@@ -83,7 +83,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, without echoing the input back: it can be a million numbers, and NaN in it
     cannot even be written as JSON."""
-    detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in error.errors()]
+    errors = error.errors()
+    broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if broken is not None:  # not JSON at all: a bad request, as a body that is not UTF-8 is
+        where = broken.get("ctx", {}).get("error", broken.get("msg"))
+        detail = f"the body is not JSON ({where}, at {broken['loc'][-1]})"
+        return JSONResponse({"detail": detail, "code": "invalid_json"}, status_code=400)
+    detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
     return JSONResponse({"detail": detail}, status_code=422)
 
 

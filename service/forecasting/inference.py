@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import keras
 
 
-
 def window_reference(inputs: np.ndarray, how: str) -> np.ndarray | None:
     """Per window and feature, the value a normalised window is expressed relative to."""
     if how == "last":

@@ -99,9 +99,9 @@ def _outcome(
                 raise TrainingRejected("backtest was cancelled")
             return JobStatus.succeeded, {"backtest": result.model_dump(mode="json")}
         if (card := _published(store, request, job_id)) is None:
-            card = train_and_store(
-                request, store, context=context, job_id=job_id
-            ).model_dump(mode="json")
+            card = train_and_store(request, store, context=context, job_id=job_id).model_dump(
+                mode="json"
+            )
     except ServiceError as failure:
         message = failure.message
         if timed_out():

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from service.config import Settings
 from service.main import create_app
 from service.store.names import MODEL_NAME_PATTERN
+from tests.utils import tiny_spec, train_body, wait_for
 
 
 def document(**settings: Any) -> dict[str, Any]:
@@ -119,3 +120,41 @@ def test_ready_serves_without_a_training_worker(
     assert client.get("/ready").status_code == 503
     responses = operations(document())["GET /ready"]["responses"]
     assert responses["503"]["content"]["application/json"]["schema"]["type"] == "object"
+
+
+@pytest.mark.parametrize("body", [b'{"model_name": ', b"\xff\xfe not utf-8"])
+def test_a_body_that_is_not_json_is_a_documented_400(client: TestClient, body: bytes) -> None:
+    answer = client.post("/forecast", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 400
+    assert "400" in operations(document())["POST /forecast"]["responses"]
+    if body.startswith(b"{"):
+        assert answer.json() == {
+            "detail": "the body is not JSON (Expecting value, at 15)",
+            "code": "invalid_json",
+        }
+
+
+def test_a_deleted_job_is_gone_and_an_unfinished_one_is_cancelled_first(
+    client: TestClient,
+) -> None:
+    done = client.post("/train", json={**train_body("forgotten"), "async": True}).json()
+    wait_for(
+        lambda: client.get(f"/jobs/{done['job_id']}").json()["status"] == "succeeded",
+        timeout=120,
+        what="the job",
+    )
+    assert client.delete(f"/jobs/{done['job_id']}").json()["status"] == "succeeded"
+    assert client.get(f"/jobs/{done['job_id']}").status_code == 404
+    assert client.get("/models/forgotten").status_code == 200  # its version stays
+    long = {**train_body("long", spec=tiny_spec(epochs=20_000)), "async": True}
+    job_id = client.post("/train", json=long).json()["job_id"]
+    refused = client.delete(f"/jobs/{job_id}")
+    assert (refused.status_code, refused.json()["code"]) == (409, "job_unfinished")
+    assert f"POST /jobs/{job_id}/cancel" in refused.json()["detail"]
+    assert client.post(f"/jobs/{job_id}/cancel").status_code == 200
+    wait_for(
+        lambda: client.get(f"/jobs/{job_id}").json()["status"] == "cancelled",
+        timeout=120,
+        what="the cancel",
+    )
+    assert client.delete(f"/jobs/{job_id}").status_code == 200

@@ -30,6 +30,7 @@ def test_writes_need_the_key_when_it_is_set(
         ("DELETE", "/models/shared", None),
         ("DELETE", "/models/shared/versions/1", None),
         ("DELETE", "/jobs/anything", None),
+        ("POST", "/jobs/anything/cancel", None),
         # A refit backtest trains once per origin: a write, though a plain backtest is a read.
         ("POST", "/backtest", {**BACKTEST, "refit": True}),
     ]:

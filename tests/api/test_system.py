@@ -34,7 +34,7 @@ def test_full_queue_answers_429_with_retry_after(client: TestClient) -> None:
         assert rejected.status_code == 429
         assert rejected.headers["retry-after"]
         assert "limit is 1" in rejected.json()["detail"]
-        client.delete(f"/jobs/{first.json()['job_id']}")
+        client.post(f"/jobs/{first.json()['job_id']}/cancel")
     finally:
         jobs.max_queued = limit
 

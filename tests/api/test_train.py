@@ -140,7 +140,7 @@ def test_cancelled_job_stores_nothing(client: TestClient) -> None:
     body = {**train_body("cancelled", spec=tiny_spec(epochs=20_000)), "async": True}
     job_id = client.post("/train", json=body).json()["job_id"]
     wait_for_job(client, job_id, until=frozenset({"running"}), timeout=60)
-    assert client.delete(f"/jobs/{job_id}").status_code == 200
+    assert client.post(f"/jobs/{job_id}/cancel").status_code == 200
     assert wait_for_job(client, job_id)["status"] == "cancelled"
     assert client.get("/models/cancelled").status_code == 404
 

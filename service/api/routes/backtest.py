@@ -41,6 +41,11 @@ async def backtest(
     With `refit`, the version's spec is trained afresh on the history before each origin (one
     training per origin, in a training worker, like `/train`, and so with the write key when
     one is set; `"async": true` answers 202 with a job to poll at `/jobs/{id}`).
+
+    Rules beyond the schema (422 naming the field): the series holds the model's window before
+    the first origin plus `origins` + `horizon` - 1 values after it, with the model's features;
+    origins x horizon stays under FORECAST_MAX_HORIZON; a refit stays under
+    FORECAST_MAX_REFIT_ORIGINS origins and FORECAST_MAX_REFIT_TRAININGS trainings.
     """
     if not request.refit:
         return await run_in_threadpool(
