@@ -109,7 +109,9 @@ class ForecastClient:
         targets: Values | None = None,
         horizon: int = 0,
         version: int | None = None,
+        levels: Sequence[float] | None = None,
     ) -> JSON:
+        """`levels` in percent (e.g. [80, 95]) add prediction intervals to the horizon."""
         body = {
             "model_name": model_name,
             "series": series,
@@ -117,6 +119,7 @@ class ForecastClient:
             "targets": targets,
             "horizon": horizon,
             "version": version,
+            "levels": list(levels) if levels is not None else None,
         }
         return self._call("POST", "/forecast", json=_without_none(body))
 
