@@ -42,15 +42,18 @@ STEPS = {
     "open": """(() => {
         const block = document.getElementById('BLOCK');
         if (!block) return 'no block';
-        if (!block.classList.contains('is-open')) block.querySelector('.opblock-summary').click();
-        return 'ok'; })()""",
+        if (block.classList.contains('is-open')) return 'ok';
+        block.querySelector('.opblock-summary-control, .opblock-summary').click();
+        return 'no: clicked, not open yet'; })()""",
     "try": """(() => {
-        const button = document.querySelector('#BLOCK .try-out__btn');
-        if (!button) return 'no try-out button';
+        const buttons = [...document.querySelectorAll('#BLOCK button')];
+        const button = buttons.find(b => b.textContent.trim().startsWith('Try it out'));
+        if (!button) return 'no try-out button: ' + buttons.map(b => b.className).join(',');
         button.click(); return 'ok'; })()""",
     "execute": """(() => {
-        const button = document.querySelector('#BLOCK .execute');
-        if (!button) return 'no execute button';
+        const buttons = [...document.querySelectorAll('#BLOCK button')];
+        const button = buttons.find(b => b.textContent.trim() === 'Execute');
+        if (!button) return 'no execute button: ' + buttons.map(b => b.textContent).join(',');
         button.click(); return 'ok'; })()""",
     "image": """(() => {
         const block = document.getElementById('BLOCK');
@@ -94,7 +97,7 @@ class DevTools:
             "no "
         ):
             assert asyncio.get_running_loop().time() < deadline, f"{what}: {value}"
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(1.0)
         return value
 
 
@@ -113,13 +116,14 @@ def chromium(profile: Path) -> Iterator[str]:
     )  # fmt: skip
     try:
         assert process.stderr is not None
+        url = None
         for line in iter(process.stderr.readline, b""):
             found = re.search(rb"DevTools listening on (ws://\S+)", line)
             if found:
-                yield found.group(1).decode()
+                url = found.group(1).decode()
                 break
-        else:
-            pytest.fail("Chromium did not open its DevTools socket")
+        assert url is not None, "Chromium did not open its DevTools socket"
+        yield url
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
