@@ -43,8 +43,8 @@ STEPS = {
         const block = document.getElementById('BLOCK');
         if (!block) return 'no block';
         if (block.classList.contains('is-open')) return 'ok';
-        block.querySelector('.opblock-summary-control, .opblock-summary').click();
-        return 'no: clicked, not open yet'; })()""",
+        block.querySelector('.opblock-summary-control').click();
+        return 'no block open yet (clicked)'; })()""",
     "try": """(() => {
         const buttons = [...document.querySelectorAll('#BLOCK button')];
         const button = buttons.find(b => b.textContent.trim().startsWith('Try it out'));
@@ -58,7 +58,7 @@ STEPS = {
     "image": """(() => {
         const block = document.getElementById('BLOCK');
         const img = block && block.querySelector('.live-responses-table img');
-        const status = block && block.querySelector('.live-responses-table .response-col_status');
+        const status = block && block.querySelector('.live-responses-table tbody .response-col_status');
         if (!img || !img.complete) return null;
         return JSON.stringify({src: img.src, width: img.naturalWidth, height: img.naturalHeight,
                                status: status && status.textContent.trim(),
@@ -128,6 +128,8 @@ def chromium(profile: Path) -> Iterator[str]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def train_sine(base_url: str) -> None:
