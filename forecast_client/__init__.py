@@ -25,6 +25,7 @@ Values = Sequence[float] | Sequence[Sequence[float]]
 # from the service (tests/client checks these against the service's own statuses).
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 SUCCEEDED = "succeeded"
+CANCELLED = "cancelled"
 
 
 class ServiceResponseError(Exception):
@@ -36,6 +37,10 @@ class ServiceResponseError(Exception):
 
 class RequestFailed(ServiceResponseError):
     """A 4xx answer: the request was wrong (unknown model, bad shape, queue full...)."""
+
+
+class JobCancelled(RequestFailed):
+    """The job was cancelled before it finished (409, code `job_cancelled`)."""
 
 
 class ServerFailed(ServiceResponseError):
@@ -91,6 +96,8 @@ class ForecastClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
+        if job["status"] == CANCELLED:
+            raise JobCancelled(409, job["error"])
         if job["status"] != SUCCEEDED:
             server_side = job["error"] and job["error"]["code"] == "training_failed"
             raise (

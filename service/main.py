@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from service.api.errors import explain
 from service.api.middleware import BodySizeLimit, DocsPolicy
 from service.api.openapi import install_allow_header, openapi_document
 from service.api.routes import backtest, forecast, jobs, models, plots, system, train
@@ -87,9 +88,9 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
     if broken is not None:  # not JSON at all: a bad request, as a body that is not UTF-8 is
         where = broken.get("ctx", {}).get("error", broken.get("msg"))
-        detail = f"the body is not JSON ({where}, at {broken['loc'][-1]})"
-        return JSONResponse({"detail": detail, "code": "invalid_json"}, status_code=400)
-    detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
+        message = f"the body is not JSON ({where}, at {broken['loc'][-1]})"
+        return JSONResponse({"detail": message, "code": "invalid_json"}, status_code=400)
+    detail = explain(errors, request.headers.get("content-type"))
     return JSONResponse({"detail": detail}, status_code=422)
 
 

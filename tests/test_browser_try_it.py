@@ -58,7 +58,8 @@ STEPS = {
     "image": """(() => {
         const block = document.getElementById('BLOCK');
         const img = block && block.querySelector('.live-responses-table img');
-        const status = block && block.querySelector('.live-responses-table tbody .response-col_status');
+        const table = block && block.querySelector('.live-responses-table tbody');
+        const status = table && table.querySelector('.response-col_status');
         if (!img || !img.complete) return null;
         return JSON.stringify({src: img.src, width: img.naturalWidth, height: img.naturalHeight,
                                status: status && status.textContent.trim(),

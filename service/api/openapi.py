@@ -48,7 +48,9 @@ def _restrict_security(operation: dict[str, Any], in_force: dict[str, bool]) -> 
     requests (a refit backtest) has it as an option, beside no key at all, unless reading
     needs a key anyway (which the write key then also is)."""
     schemes = {name for requirement in operation.pop("security", []) for name in requirement}
-    security = [{name: []} for name in (WRITE_SCHEME, READ_SCHEME) if name in schemes]
+    security: list[dict[str, list[str]]] = [
+        {name: []} for name in (WRITE_SCHEME, READ_SCHEME) if name in schemes
+    ]
     security = [r for r in security if all(in_force[name] for name in r)]
     if REFIT_SCHEME in schemes and in_force[WRITE_SCHEME] and not security:
         security = [{}, {WRITE_SCHEME: []}]

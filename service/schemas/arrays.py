@@ -64,6 +64,11 @@ def _check_rectangular(
     if len(axes) == 1:
         if not all(type(v) is float or type(v) is int for v in value):
             i, bad = next((i, v) for i, v in enumerate(value) if type(v) not in (float, int))
+            if bad is None:
+                raise ValueError(
+                    f"{path}[{i}] is null: missing values are not accepted; fill them in "
+                    "(interpolate, carry the last value forward) or cut the series before them"
+                )
             raise ValueError(f"{path}[{i}] is {_kind(bad)} {bad!r}, not a number")
         return
     if shape is None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from service.api.deps import JobsDep, StoreDep
@@ -7,7 +9,9 @@ from service.api.deps import JobsDep, StoreDep
 router = APIRouter(tags=["system"])
 
 Checks = dict[str, bool]
-NOT_READY = {503: {"model": Checks, "description": "Not ready: the checks, by name."}}
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": Checks, "description": "Not ready: the checks, by name."}
+}
 
 
 @router.get("/health")

@@ -20,7 +20,7 @@ router = APIRouter(tags=["train"])
     response_model=TrainResult,
     responses={
         202: {"model": JobAccepted, "description": 'Accepted as a job (`"async": true`).'},
-        **errors(400, 401, 413, 429, 503),
+        **errors(400, 401, 409, 413, 429, 503),
     },
 )
 async def train(
