@@ -66,6 +66,8 @@ def service(code: Path, name: str) -> Iterator[httpx.Client]:
         "FORECAST_STORE_ROOT": str(store),
         "FORECAST_MAX_QUEUED_JOBS": "64",
     }
+    if code != ROOT:  # an earlier commit may know the store root by its old name only
+        env["FORECAST_STORE_DIR"] = str(store)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "--port", str(port), "--log-level", "warning"],

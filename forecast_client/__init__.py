@@ -4,6 +4,7 @@
 
     client = ForecastClient("http://127.0.0.1:8000")
     result = client.train("sine", series=[...], spec={"architecture": "gru"})
+    uploaded = client.upload("notebook", "sine.keras", window=20)   # a model saved by Keras
     forecast = client.forecast("sine", series=[...], horizon=20)
 
 Errors raise `RequestFailed` (4xx: the request is wrong, `detail` says why) or `ServerFailed`
@@ -12,8 +13,11 @@ Errors raise `RequestFailed` (4xx: the request is wrong, `detail` says why) or `
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,6 +108,33 @@ class ForecastClient:
                 ServerFailed(500, job["error"]) if server_side else RequestFailed(422, job["error"])
             )
         return dict(job["result"])
+
+    def upload(
+        self,
+        model_name: str,
+        path: str | os.PathLike[str],
+        *,
+        window: int | JSON,
+        test_series: Values | None = None,
+        **spec: Any,
+    ) -> JSON:
+        """Upload a saved `.keras` model as the next version of `model_name` and wait for it to
+        be checked and stored; returns the version with its card. `window`: the length of its
+        windows, or {"length", "sampling_rate", "stride"}; `spec` takes the other fields of an
+        UploadSpec (`scaling`, `target_scaling`, `transforms`, `window_normalization`,
+        `target_columns`, `season_length`, `interval_horizon`)."""
+        declared = {
+            "window": {"length": window} if isinstance(window, int) else window,
+            "test_series": test_series,
+            **spec,
+        }
+        file = Path(path)
+        return self._call(
+            "POST",
+            f"/models/{model_name}/versions",
+            files={"file": (file.name, file.read_bytes(), "application/octet-stream")},
+            data={"spec": json.dumps(_without_none(declared))},
+        )
 
     # Forecasting
 

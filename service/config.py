@@ -67,6 +67,9 @@ class Settings(BaseSettings):
 
     # Limits on requests, enforced before any work is done.
     max_body_bytes: int = Field(default=64 * 2**20, ge=1024, description="Request body size.")
+    max_upload_bytes: int = Field(
+        default=32 * 2**20, ge=1024, description="Size of an uploaded .keras file."
+    )
     max_series_length: int = Field(default=1_000_000, ge=1)
     max_windows: int = Field(default=200_000, ge=1)
     max_features: int = Field(default=256, ge=1)

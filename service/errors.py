@@ -71,6 +71,18 @@ class BrokerUnavailable(ServiceError):
     code = "broker_unavailable"
 
 
+class NotTrained(ServiceError):
+    """An uploaded version has no training here: no history to plot, no recipe to refit."""
+
+    status_code = 409
+    code = "not_trained"
+
+
+class UploadTooLarge(ServiceError):
+    status_code = 413
+    code = "upload_too_large"
+
+
 class TrainingFailed(ServiceError):
     status_code = 500
     code = "training_failed"
@@ -96,6 +108,8 @@ ERRORS_BY_CODE: dict[str, type[ServiceError]] = {
         BrokerUnavailable,
         TrainingFailed,
         TrainingRejected,
+        UploadTooLarge,
+        NotTrained,
         JobCancelled,
     )
 }

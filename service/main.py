@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from service.api.errors import explain
 from service.api.middleware import BodySizeLimit, DocsPolicy
 from service.api.openapi import install_allow_header, openapi_document
-from service.api.routes import backtest, forecast, jobs, models, plots, system, train
+from service.api.routes import backtest, forecast, jobs, models, plots, system, train, upload
 from service.config import Settings
 from service.errors import BrokerUnavailable, QueueFull, ServiceError, Unauthorized
 from service.jobs.backend import open_backend
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for module in (train, forecast, backtest, models, plots, jobs, system):
+    for module in (train, upload, forecast, backtest, models, plots, jobs, system):
         app.include_router(module.router)
     app.openapi = lambda: openapi_document(app, settings)  # type: ignore[method-assign]
     install_allow_header(app)

@@ -220,3 +220,37 @@ def test_a_worker_node_killed_whole_fails_its_job_for_the_others(cluster: Cluste
     assert job["status"] == "failed"
     assert "stopped answering" in job["error"]["message"]
     assert not list((cluster.store / "node-lost").glob("[0-9]*"))
+
+
+def test_an_upload_is_loaded_by_a_worker_and_served_by_both_replicas(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    import keras
+
+    from tests.utils.keras_files import LECTURE_TEST, lecture_model, saved, windows
+
+    model = lecture_model(tmp_path / "sine.keras", epochs=1)
+    answer = upload_to(cluster.a, "brought", (tmp_path / "sine.keras").read_bytes())
+    assert answer.status_code == 201, answer.text
+    version = answer.json()["version"]
+    expected = model.predict(windows(LECTURE_TEST[:40], 20), verbose=0).ravel()
+    for base in (cluster.a, cluster.b):
+        body = {"model_name": "brought", "version": version, "series": list(LECTURE_TEST[:40])}
+        got = httpx.post(base + "/forecast", json=body).json()["predictions"]
+        scale = abs(expected).max()
+        assert max(abs(g - e) for g, e in zip(got, expected, strict=True)) < 1e-6 * scale
+    # Refused by the worker, after loading: the answer and the store as for the local pool.
+    hostile = saved(tmp_path / "gru.keras", keras.layers.GRU(3, reset_after=False))
+    refused = upload_to(cluster.b, "brought", hostile)
+    assert refused.status_code == 422, refused.text
+    assert "reset_after=False" in refused.text
+    assert sorted(p.name for p in (cluster.store / "brought").glob("[0-9]*")) == [str(version)]
+
+
+def upload_to(base: str, name: str, data: bytes) -> httpx.Response:
+    return httpx.post(
+        f"{base}/models/{name}/versions",
+        files={"file": ("m.keras", data)},
+        data={"spec": '{"window": {"length": 20}}'},
+        timeout=120,
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -84,25 +85,10 @@ def baseline_forecasts(
     return out
 
 
-class StepScores(BaseModel):
-    mse: list[float]
-    mae: list[float]
-    smape: list[float]
-    mase: list[float] | None
-
-
-class Scores(BaseModel):
-    """Per horizon step (index 0 is one step ahead) and overall."""
-
-    per_step: StepScores
-    mse: float
-    mae: float
-    smape: float
-    mase: float | None
-
-
-def scores(actual: np.ndarray, forecast: np.ndarray, *, scale: float | None) -> Scores:
-    """MSE, MAE, sMAPE (percent) and MASE (MAE over the in-sample one-step naive MAE)."""
+def scores(actual: np.ndarray, forecast: np.ndarray, *, scale: float | None) -> dict[str, Any]:
+    """MSE, MAE, sMAPE (percent) and MASE (MAE over the in-sample one-step naive MAE), overall
+    and under `per_step` (index 0 is one step ahead): the fields of the backtest response's
+    `Scores` (schemas/backtest.py), as plain numbers."""
     error = actual - forecast
     denominator = np.abs(actual) + np.abs(forecast)
     ratio = np.divide(
@@ -110,18 +96,18 @@ def scores(actual: np.ndarray, forecast: np.ndarray, *, scale: float | None) -> 
     )
     per_step_mae = np.abs(error).mean(axis=(0, 2))
     mase = scale is not None and scale > 0
-    return Scores(
-        per_step=StepScores(
-            mse=(error**2).mean(axis=(0, 2)).tolist(),
-            mae=per_step_mae.tolist(),
-            smape=(100 * ratio.mean(axis=(0, 2))).tolist(),
-            mase=(per_step_mae / scale).tolist() if mase and scale else None,
-        ),
-        mse=float((error**2).mean()),
-        mae=float(np.abs(error).mean()),
-        smape=float(100 * ratio.mean()),
-        mase=float(np.abs(error).mean() / scale) if mase and scale else None,
-    )
+    return {
+        "per_step": {
+            "mse": (error**2).mean(axis=(0, 2)).tolist(),
+            "mae": per_step_mae.tolist(),
+            "smape": (100 * ratio.mean(axis=(0, 2))).tolist(),
+            "mase": (per_step_mae / scale).tolist() if mase and scale else None,
+        },
+        "mse": float((error**2).mean()),
+        "mae": float(np.abs(error).mean()),
+        "smape": float(100 * ratio.mean()),
+        "mase": float(np.abs(error).mean() / scale) if mase and scale else None,
+    }
 
 
 def mase_scale(series: np.ndarray, end: int, season_length: int | None) -> float | None:

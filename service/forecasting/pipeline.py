@@ -14,7 +14,7 @@ from service.forecasting.data import DataKind, Examples, Preprocessing, series_e
 from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.evaluation import Calibration, calibrate
 from service.forecasting.inference import Forecaster, window_reference
-from service.forecasting.metrics import mse
+from service.forecasting.metrics import Evaluation, mse
 from service.forecasting.network import Network
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
@@ -115,7 +115,7 @@ def train_series(
         first = transforms.lag(spec.chain) + spec.window.length
         trained.held_out = first + len(fitted) * spec.window.stride
     measuring = time.perf_counter()
-    trained.metrics, trained.calibration = _measure(
+    trained.metrics, trained.calibration = measure(
         trained.forecaster(), spec, series, test_series, held_out=trained.held_out
     )
     trained.timings = {
@@ -125,30 +125,32 @@ def train_series(
     return trained
 
 
-def _measure(
+def measure(
     forecaster: SeriesForecaster,
     spec: TrainSpec,
-    series: np.ndarray,
+    series: np.ndarray | None,
     test_series: np.ndarray | None,
     *,
     held_out: int | None,
 ) -> tuple[dict[str, float | None], Calibration | None]:
     """One-step scores on the training series (split at row `held_out` into the part trained
-    on and the part held out) and on the test series, and the calibration for intervals."""
-    seen = forecaster.evaluate(series, stride=spec.window.stride)
-    split = len(seen) if held_out is None else int(np.searchsorted(seen.t, held_out))
-    parts = {
-        "train": seen[:split],
-        "validation": seen[split:] if held_out is not None else None,
-        "test": forecaster.evaluate(test_series) if test_series is not None else None,
-    }
+    on and the part held out; none for an uploaded model, whose training series is unknown) and
+    on the test series, and the calibration for intervals."""
+    parts: dict[str, Evaluation | None] = {"train": None, "validation": None}
+    if series is not None:
+        seen = forecaster.evaluate(series, stride=spec.window.stride)
+        split = len(seen) if held_out is None else int(np.searchsorted(seen.t, held_out))
+        validation = seen[split:] if held_out is not None else None
+        parts = {"train": seen[:split], "validation": validation}
+    parts["test"] = forecaster.evaluate(test_series) if test_series is not None else None
     metrics = {k: v.scores(spec.season) if v is not None else {} for k, v in parts.items()}
     calibration = None
-    if spec.interval_horizon and forecaster.prep.recursive:
+    calibration_series = test_series if test_series is not None else series
+    if spec.interval_horizon and forecaster.prep.recursive and calibration_series is not None:
         source = "test_series" if test_series is not None else "training_series (in-sample)"
         calibration = calibrate(
             forecaster,
-            test_series if test_series is not None else series,
+            calibration_series,
             source=source,
             horizon=spec.interval_horizon,
             count=spec.calibration_origins,
@@ -220,7 +222,7 @@ def train_auto(
     trained.statistical = statistical
     held_out = [m.held_out for m in members if m.held_out is not None]
     measuring = time.perf_counter()
-    trained.metrics, trained.calibration = _measure(
+    trained.metrics, trained.calibration = measure(
         trained.forecaster(),
         trained.spec,
         series,

@@ -16,6 +16,7 @@ from service.jobs.state import JobState, Outcomes
 from service.jobs.status import JobStatus
 from service.schemas.backtest import BacktestRequest
 from service.schemas.train import TrainRequest
+from service.schemas.upload import UploadRequest
 
 if TYPE_CHECKING:
     from service.config import Settings
@@ -40,8 +41,9 @@ class JobBackend(ABC):
         """Checks for /ready, by name: whether jobs can run now."""
 
     @abstractmethod
-    def submit(self, request: TrainRequest | BacktestRequest) -> Job:
-        """Queue a training, or a refit backtest (whose `version` is resolved already)."""
+    def submit(self, request: TrainRequest | BacktestRequest | UploadRequest) -> Job:
+        """Queue a training, a refit backtest (whose `version` is resolved already), or the
+        loading of an uploaded model."""
 
     async def wait(self, job_id: str) -> Job:
         """Until the job is finished, wherever it runs."""

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from service.errors import ERRORS_BY_CODE, TrainingFailed
 from service.jobs.status import JobStatus
 
-Kind = Literal["train", "backtest"]
+Kind = Literal["train", "backtest", "upload"]
 # Upper bounds (seconds) of the training-duration histogram that /metrics exposes.
 DURATION_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 

@@ -30,12 +30,13 @@ from service.jobs.state import JobState, Start
 from service.jobs.status import JobStatus
 from service.schemas.backtest import BacktestRequest
 from service.schemas.train import TrainRequest
+from service.schemas.upload import UploadRequest
 from service.store.local import ModelStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-AnyRequest = TrainRequest | BacktestRequest
+AnyRequest = TrainRequest | BacktestRequest | UploadRequest
 # How long a finished job's worker keeps trying to record its outcome while Redis is away.
 # Past it the outcome is lost from the state but not from the store: a redelivered message
 # finds the version published under the job's id and records it then (see `_published`).
@@ -43,6 +44,8 @@ OUTCOME_PATIENCE_SECONDS = 300.0
 
 
 def kind_of(request: AnyRequest) -> Kind:
+    if isinstance(request, UploadRequest):
+        return "upload"
     return "backtest" if isinstance(request, BacktestRequest) else "train"
 
 
@@ -79,6 +82,7 @@ def _outcome(
 ) -> tuple[JobStatus, dict[str, Any]]:
     from service.usecases.backtesting import refit_backtest
     from service.usecases.training import train_and_store
+    from service.usecases.uploading import upload_and_store
 
     started = time.monotonic()
     origin: dict[str, int] = {}  # a refit backtest's position, added to its progress
@@ -105,9 +109,11 @@ def _outcome(
                 raise TrainingRejected("backtest was cancelled")
             return JobStatus.succeeded, {"backtest": result.model_dump(mode="json")}
         if (card := _published(store, request, job_id)) is None:
-            card = train_and_store(request, store, context=context, job_id=job_id).model_dump(
-                mode="json"
-            )
+            if isinstance(request, UploadRequest):  # loads in seconds: the time limit kills
+                stored = upload_and_store(request, store, job_id=job_id)
+            else:
+                stored = train_and_store(request, store, context=context, job_id=job_id)
+            card = stored.model_dump(mode="json")
     except ServiceError as failure:
         message = failure.message
         if timed_out():
@@ -119,7 +125,9 @@ def _outcome(
     return JobStatus.succeeded, {"card": card}
 
 
-def _published(store: ModelStore, request: TrainRequest, job_id: str) -> dict[str, Any] | None:
+def _published(
+    store: ModelStore, request: TrainRequest | UploadRequest, job_id: str
+) -> dict[str, Any] | None:
     """The card of the version an earlier run of this job published (it died before it could
     say so): the job succeeded, and is not trained twice."""
     version = store.published_by(request.model_name, job_id)

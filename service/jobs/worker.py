@@ -32,10 +32,11 @@ from service.jobs.celery_app import TASK, make_celery
 from service.jobs.celery_backend import ALIVE_WITHIN, HEARTBEAT_SECONDS
 from service.jobs.record import error
 from service.jobs.redis_state import RedisJobState
-from service.jobs.runner import configure_tensorflow, run_job, worn_out
+from service.jobs.runner import AnyRequest, configure_tensorflow, run_job, worn_out
 from service.jobs.status import JobStatus
 from service.schemas.backtest import BacktestRequest
 from service.schemas.train import TrainRequest
+from service.schemas.upload import UploadRequest
 from service.store.local import ModelStore
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ def state() -> RedisJobState:
     default_retry_delay=0,
 )
 def run(task: Task, job_id: str, kind: str, request: str, timeout_seconds: float) -> None:
-    parsed = (BacktestRequest if kind == "backtest" else TrainRequest).model_validate_json(request)
+    kinds: dict[str, type[AnyRequest]] = {"backtest": BacktestRequest, "upload": UploadRequest}
+    parsed = kinds.get(kind, TrainRequest).model_validate_json(request)
     store = ModelStore(settings.store_root)
     try:
         run_job(

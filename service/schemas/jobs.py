@@ -53,7 +53,7 @@ class JobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    kind: Literal["train", "backtest"] = "train"
+    kind: Literal["train", "backtest", "upload"] = "train"
     progress: JobProgress | None = None
     result: TrainResult | None = Field(default=None, description="A finished training job's.")
     backtest: BacktestResult | None = Field(

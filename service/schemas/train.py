@@ -24,7 +24,7 @@ from service.schemas.common import (
     form,
     one_form,
 )
-from service.store.card import Candidate, History, Metrics, ModelCard, Statistical, StopReason
+from service.store.card import Candidate, CardStopReason, History, Metrics, ModelCard, Statistical
 
 
 class TrainRequest(BaseModel):
@@ -176,7 +176,7 @@ class TrainResult(BaseModel):
     metrics: Metrics
     history: History
     epochs_run: int
-    stop_reason: StopReason
+    stop_reason: CardStopReason
     train_seconds: float
     timings: dict[str, float] = Field(default_factory=dict)
     created_at: datetime

@@ -18,12 +18,14 @@ from service.forecasting.training import StopReason
 
 __all__ = [
     "Candidate",
+    "CardStopReason",
     "EnsembleMember",
     "History",
     "Metrics",
     "ModelCard",
     "Statistical",
     "StopReason",
+    "UploadInfo",
 ]
 
 
@@ -72,6 +74,23 @@ class EnsembleMember(BaseModel):
     )
 
 
+class UploadInfo(BaseModel):
+    """Where an uploaded version came from (POST /models/{name}/versions)."""
+
+    sha256: str = Field(description="Of the .keras file as uploaded (stored as model.keras).")
+    filename: str | None = None
+    size: int = Field(description="Bytes of the .keras file.")
+    keras_version: str = Field(description="The Keras version that saved it.")
+    uploaded_by: str | None = Field(
+        default=None,
+        description="With FORECAST_API_KEY set: which key uploaded it (its sha256, first 16 hex).",
+    )
+
+
+# An uploaded version was never trained here: no epochs, no history.
+CardStopReason = StopReason | Literal["uploaded"]
+
+
 class ModelCard(BaseModel):
     """What is stored beside the weights of every version: enough to reproduce and to serve it."""
 
@@ -87,7 +106,7 @@ class ModelCard(BaseModel):
     metrics: Metrics
     history: History
     epochs_run: int
-    stop_reason: StopReason
+    stop_reason: CardStopReason
     train_seconds: float = Field(
         description="Seconds spent fitting networks: with `auto`, every candidate's and "
         "retraining's (the parts of the whole are in `timings`)."
@@ -118,6 +137,11 @@ class ModelCard(BaseModel):
         default_factory=list,
         description="With `auto`: the other networks kept, whose forecasts are averaged with "
         "this one's (the spec and preprocessing above are the best candidate's).",
+    )
+    upload: UploadInfo | None = Field(
+        default=None,
+        description="Set when the version was uploaded, not trained: its spec then describes "
+        "the uploaded network, and it has no training history.",
     )
 
     @property

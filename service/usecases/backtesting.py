@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from service.config import Settings
-from service.errors import InvalidInput, TrainingRejected
+from service.errors import InvalidInput, NotTrained, TrainingRejected
 from service.forecasting import transforms
 from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.evaluation import (
@@ -53,6 +53,11 @@ def refit_request(
     check_backtest_limits(request, settings)
     version = store.resolve(request.model_name, request.version)
     card = store.card(request.model_name, version)
+    if card.upload is not None:
+        raise NotTrained(
+            f"model {request.model_name}@{version} was uploaded, not trained here: a refit "
+            "backtest needs its training recipe; backtest it with refit=false"
+        )
     check_series(request.series, card, settings, horizon=request.horizon, backtest=True)
     check_refit_trainings(request, card, settings)
     first = len(request.series) - request.horizon - request.origins + 1
@@ -79,8 +84,7 @@ def summarize(
         ).items()
     }
     model = scores(rolled.actuals, rolled.forecasts, scale=scale)
-    best = min(b.mse for b in baselines.values())
-    # The response's own Scores model: the schemas import nothing from the ML core.
+    best = min(b["mse"] for b in baselines.values())
     return BacktestResult.model_validate(
         {
             "model_name": request.model_name,
@@ -88,9 +92,9 @@ def summarize(
             "horizon": request.horizon,
             "origins": rolled.origins,
             "refit": request.refit,
-            "model": model.model_dump(),
-            "baselines": {name: b.model_dump() for name, b in baselines.items()},
-            "skill": model.mse / best if best > 0 else None,
+            "model": model,
+            "baselines": baselines,
+            "skill": model["mse"] / best if best > 0 else None,
         }
     )
 

@@ -15,6 +15,7 @@ from service.forecasting.windowing import as_2d, window_count
 from service.schemas.backtest import BacktestRequest
 from service.schemas.forecast import ForecastRequest
 from service.schemas.train import TrainRequest
+from service.schemas.upload import UploadSpec
 from service.store.card import ModelCard
 from service.store.local import ModelStore
 
@@ -31,15 +32,23 @@ def check_train_request(request: TrainRequest, settings: Settings) -> None:
     check_spec_limits(request.spec, windows=windows, settings=settings)
 
 
-def check_versions(request: TrainRequest, store: ModelStore, settings: Settings) -> None:
-    """A model name keeps at most `max_versions` versions."""
+def check_versions(name: str, store: ModelStore, settings: Settings) -> None:
+    """A model name keeps at most `max_versions` versions: room for a new one."""
     limit = settings.max_versions
-    if len(store.versions(request.model_name)) >= limit:
+    if len(store.versions(name)) >= limit:
         raise InvalidInput(
-            f"model {request.model_name!r} has {limit} versions, the limit "
+            f"model {name!r} has {limit} versions, the limit "
             "(FORECAST_MAX_VERSIONS); delete old versions first",
             field="model_name",
         )
+
+
+def check_upload_spec(spec: UploadSpec, settings: Settings) -> None:
+    """An upload's test series against the limits, and positive for a log transform."""
+    if spec.test_series is not None:
+        test = as_2d(spec.test_series)
+        check_rows(test, "spec.test_series", settings)
+        check_transformable(test, spec.transforms, "spec.test_series")
 
 
 def check_forecast_limits(request: ForecastRequest, settings: Settings) -> None:

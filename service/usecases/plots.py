@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from service.config import Settings
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotTrained
 from service.forecasting.windowing import as_2d
 from service.schemas.forecast import ForecastRequest
 from service.serving.cache import ModelCache
@@ -48,6 +48,14 @@ class HeldOut:
 
     series: np.ndarray
     predictions: np.ndarray
+
+
+def plot_training(store: ModelStore, name: str, version: int, *, width: int, height: int) -> bytes:
+    """A trained version's loss per epoch; an uploaded one has none."""
+    card = store.card(name, version)
+    if card.upload is not None:
+        raise NotTrained(f"model {name}@{version} was uploaded: it has no training loss to plot")
+    return training_plot(card, width=width, height=height)
 
 
 def plot_forecast(

@@ -51,7 +51,7 @@ def submit(
 ) -> Job:
     """A training job for the request, once it is within the limits."""
     check_train_request(request, settings)
-    check_versions(request, store, settings)
+    check_versions(request.model_name, store, settings)
     return jobs.submit(request)
 
 
@@ -126,10 +126,10 @@ def train_and_store(
 def _save_network(trained: Trained, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     trained.network.keras_model().save(folder / MODEL_FILE)
-    _export(trained.network, folder / ONNX_FILE, folder / BATCHED_FILE)
+    export_serving(trained.network, folder / ONNX_FILE, folder / BATCHED_FILE)
 
 
-def _export(network: Network, onnx: Path, batched: Path) -> None:
+def export_serving(network: Network, onnx: Path, batched: Path) -> None:
     """Export the serving paths (ONNX Runtime; numpy for large batches), and keep each only if
     it agrees on probe windows with the numpy pass over the weights in memory; without them the
     version is still served, by Keras. (The Keras model built from the same weights is checked

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.utils import tiny_spec, train_body, wait_for
+from tests.utils.keras_files import lecture_model
 
 
 def test_health_and_ready(client: TestClient) -> None:
@@ -41,8 +42,11 @@ def test_full_queue_answers_429_with_retry_after(client: TestClient) -> None:
 
 @pytest.mark.slow
 def test_api_process_never_imports_tensorflow(tmp_path: Path) -> None:
-    """Training happens in workers and serving through ONNX Runtime: the API process stays free
-    of TensorFlow and does not grow with each training."""
+    """Training and loading uploads happen in workers, serving through ONNX Runtime: the API
+    process stays free of TensorFlow and does not grow with each training."""
+    (tmp_path / ".notebook").mkdir()  # beside the store's own folders, not a model name
+    keras_file = tmp_path / ".notebook" / "uploaded.keras"
+    lecture_model(keras_file, epochs=1)
     script = textwrap.dedent(
         f"""
         import json, resource, sys
@@ -64,6 +68,14 @@ def test_api_process_never_imports_tensorflow(tmp_path: Path) -> None:
                     body = {{"model_name": "m", "series": sine(30), "horizon": 5}}
                     assert client.post("/forecast", json=body).status_code == 200
                     peaks.append(rss_mb())
+                upload = client.post(
+                    "/models/up/versions",
+                    files={{"file": ("m.keras", Path({str(keras_file)!r}).read_bytes())}},
+                    data={{"spec": json.dumps({{"window": {{"length": 20}}}})}},
+                )
+                assert upload.status_code == 201, upload.text
+                body = {{"model_name": "up", "series": sine(30), "horizon": 5}}
+                assert client.post("/forecast", json=body).status_code == 200
             print(json.dumps({{"tf": "tensorflow" in sys.modules, "peaks": peaks}}))
         """
     )

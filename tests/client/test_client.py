@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -7,6 +10,7 @@ import forecast_client
 from forecast_client import ForecastClient, RequestFailed
 from service.jobs.status import FINISHED, JobStatus
 from tests.utils import sine, tiny_spec
+from tests.utils.keras_files import LECTURE_TEST, lecture_model, windows
 
 
 def test_the_client_knows_the_services_job_statuses() -> None:
@@ -50,3 +54,21 @@ def test_waiting_on_a_cancelled_job_raises_job_cancelled(client: TestClient) -> 
         api.wait(job_id, timeout=120)
     assert raised.value.status_code == 409
     assert raised.value.detail["code"] == "job_cancelled"
+
+
+def test_upload_a_saved_keras_file(client: TestClient, tmp_path: Path) -> None:
+    path = tmp_path / "sine.keras"
+    model = lecture_model(path, epochs=1)
+    api = ForecastClient(http=client)
+    stored = api.upload("client-upload", path, window=20, test_series=list(LECTURE_TEST))
+    assert stored["card"]["upload"]["filename"] == "sine.keras"
+    assert stored["card"]["metrics"]["test_mse"] is not None
+    forecast = api.forecast("client-upload", series=list(LECTURE_TEST[:30]), horizon=2)
+    expected = model.predict(windows(LECTURE_TEST[:30], 20), verbose=0).ravel()
+    scale = np.abs(expected).max()  # float32 kernels: 1e-6 of the outputs' scale, not of each
+    got = np.asarray(forecast["predictions"]).ravel()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * scale)
+    with pytest.raises(RequestFailed) as wrong:
+        api.upload("client-upload", path, window={"length": 5})
+    assert wrong.value.status_code == 422
+    assert "spec.window" in str(wrong.value.detail)

@@ -15,6 +15,7 @@ from service.forecasting.evaluation import (
 from service.forecasting.inference import Forecaster
 from service.forecasting.pipeline import train_series
 from service.forecasting.spec import TrainSpec, WindowSpec
+from service.schemas.backtest import Scores
 
 
 def test_origins_are_the_last_ones_that_fit() -> None:
@@ -64,11 +65,12 @@ def test_scores_per_step_and_overall() -> None:
     actual = np.array([[[1.0], [2.0]], [[3.0], [4.0]]])
     forecast = np.array([[[1.0], [1.0]], [[3.0], [2.0]]])
     result = scores(actual, forecast, scale=2.0)
-    assert result.per_step.mse == [0.0, 2.5]
-    assert result.per_step.mae == [0.0, 1.5]
-    assert result.mse == 1.25
-    assert result.mase == pytest.approx(0.75 / 2.0)
-    assert result.per_step.smape[1] == pytest.approx(100 * (2 * 1 / 3 + 2 * 2 / 6) / 2)
+    assert result["per_step"]["mse"] == [0.0, 2.5]
+    assert result["per_step"]["mae"] == [0.0, 1.5]
+    assert result["mse"] == 1.25
+    assert result["mase"] == pytest.approx(0.75 / 2.0)
+    assert result["per_step"]["smape"][1] == pytest.approx(100 * (2 * 1 / 3 + 2 * 2 / 6) / 2)
+    assert Scores.model_validate(result).per_step.mse == [0.0, 2.5]  # the response's shape
     assert mase_scale(np.array([1.0, 3.0, 6.0]), 3, None) == 2.5
 
 

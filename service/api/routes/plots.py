@@ -37,7 +37,7 @@ def version_plot(
     """The version's training loss per epoch (log scale), with `val_loss` when it was trained
     with a validation fraction."""
     name, version = model
-    png = plots.training_plot(store.card(name, version), width=width, height=height)
+    png = plots.plot_training(store, name, version, width=width, height=height)
     return Response(content=png, media_type="image/png")
 
 

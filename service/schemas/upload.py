@@ -1,0 +1,137 @@
+"""What an upload declares beside its .keras file, and the job that loads it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.errors import InvalidInput
+from service.forecasting.scaling import Scaler
+from service.forecasting.spec import WindowSpec
+from service.forecasting.transforms import Transform, check_chain, lag
+from service.forecasting.windowing import as_2d
+from service.schemas.common import ModelName, TestSeries
+
+
+class UploadSpec(BaseModel):
+    """How series become the uploaded model's inputs, as a trained version's card says it: the
+    window, the fitted scaling, transforms and window normalisation, the target columns. The
+    model must take windows of (`window.timesteps`, features) and give one value per target."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{"window": {"length": 20}, "scaling": "none"}]},
+    )
+
+    window: WindowSpec = Field(description="How the model's windows were cut from the series.")
+    scaling: Scaler | Literal["none"] = Field(
+        default="none",
+        description="The inputs' fitted scaling, x_scaled = (x - offset) / scale per feature, "
+        "or none (the model takes the series as it is).",
+    )
+    target_scaling: Scaler | None = Field(
+        default=None,
+        description="The outputs' scaling. Default: `scaling` restricted to the target columns "
+        "(the targets are columns of the series).",
+    )
+    transforms: list[Transform] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Applied to the series before windowing, inverted on every prediction; a "
+        "smoothing step needs its `fitted` parameters.",
+    )
+    window_normalization: Literal["none", "last", "mean"] = Field(
+        default="none",
+        description="Windows relative to their own last value or mean (per feature); the "
+        "prediction is mapped back.",
+    )
+    target_columns: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        description="The columns of a 2-D series the model predicts (default: all of them).",
+    )
+    season_length: int | None = Field(
+        default=None, ge=2, le=10_000, description="For the seasonal naive baseline."
+    )
+    interval_horizon: int = Field(
+        default=12,
+        ge=0,
+        le=1000,
+        description="Steps ahead for which intervals are calibrated on `test_series` (0: none).",
+    )
+    calibration_origins: int = Field(default=30, ge=5, le=1000)
+    test_series: TestSeries | None = Field(
+        default=None,
+        description="A series the model did not train on: metrics and baselines are measured "
+        "on it and intervals calibrated from it, as for a trained model.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UploadSpec:
+        check_chain(self.transforms)
+        for index, step in enumerate(self.transforms):
+            if step.type == "smoothing" and step.fitted is None:
+                raise ValueError(f"transforms[{index}] (smoothing) needs its fitted parameters")
+        columns = self.target_columns or []
+        if columns != sorted(set(columns)) or any(c < 0 for c in columns):
+            raise ValueError(
+                f"target_columns is {columns}: give each column once, in increasing order"
+            )
+        for name, scaler in (("scaling", self.x_scaler), ("target_scaling", self.target_scaling)):
+            if scaler is not None:
+                _check_scaler(scaler, name)
+        if self.test_series is not None:
+            self._check_test_series(as_2d(self.test_series))
+        return self
+
+    def _check_test_series(self, test: np.ndarray) -> None:
+        needed = lag(self.transforms) + self.window.length + 1
+        if len(test) < needed:
+            raise ValueError(
+                f"test_series has {len(test)} rows; window.length {self.window.length} needs "
+                f"at least {needed} (one window and its next value)"
+            )
+
+    @property
+    def x_scaler(self) -> Scaler | None:
+        return None if self.scaling == "none" else self.scaling
+
+
+def _check_scaler(scaler: Scaler, name: str) -> None:
+    if len(scaler.offset) != len(scaler.scale) or not scaler.offset:
+        raise ValueError(f"{name}: offset and scale need one number per column, as many of each")
+    values = np.asarray([*scaler.offset, *scaler.scale], dtype=np.float64)
+    if not np.isfinite(values).all() or any(s == 0 for s in scaler.scale):
+        raise ValueError(f"{name}: offset and scale must be finite, and scale not 0")
+
+
+def check_timesteps(timesteps: int | None, window: WindowSpec) -> None:
+    """A model built for windows of `timesteps` (None: any) against the declared window."""
+    if timesteps is not None and timesteps != window.timesteps:
+        raise InvalidInput(
+            f"the model takes windows of {timesteps} timesteps; spec.window (length "
+            f"{window.length}, sampling_rate {window.sampling_rate}) cuts windows of "
+            f"{window.timesteps}",
+            field="spec.window",
+        )
+
+
+class UploadRequest(BaseModel):
+    """An upload as a job runs it: the archive itself travels with the job (base64 in JSON, for
+    Celery), so a worker on another machine needs nothing the API process wrote."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        extra="forbid",
+        ser_json_bytes="base64",
+        val_json_bytes="base64",
+    )
+
+    model_name: ModelName
+    archive: bytes
+    filename: str | None = None
+    spec: UploadSpec
+    uploaded_by: str | None = None
