@@ -85,7 +85,11 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     """FastAPI's 422, without echoing the input back: it can be a million numbers, and NaN in it
     cannot even be written as JSON."""
     errors = error.errors()
-    broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    # The body itself (its location ends at a character position), not a form field's JSON.
+    broken = next(
+        (e for e in errors if e.get("type") == "json_invalid" and isinstance(e["loc"][-1], int)),
+        None,
+    )
     if broken is not None:  # not JSON at all: a bad request, as a body that is not UTF-8 is
         where = broken.get("ctx", {}).get("error", broken.get("msg"))
         message = f"the body is not JSON ({where}, at {broken['loc'][-1]})"

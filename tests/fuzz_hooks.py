@@ -1,8 +1,9 @@
 """Schemathesis hooks for scripts/fuzz-api (loaded through SCHEMATHESIS_HOOKS).
 
-The data routes (/train, /forecast, /forecast/plot, /backtest) have rules no JSON Schema can
-state: a series at least one window long, targets with a row per window, windows x epochs x
-units under FORECAST_MAX_TRAINING_WORK, a request that fits the stored model. Their 422s are
+The data routes (/train, /forecast, /forecast/plot, /backtest, an upload) have rules no JSON
+Schema can state: a series at least one window long, targets with a row per window, windows x
+epochs x units under FORECAST_MAX_TRAINING_WORK, a request that fits the stored model, an
+archive that is a Keras model taking the declared windows. Their 422s are
 allowed to schema-valid requests (scripts/fuzz-api.toml), and this check makes sure each such
 422 is one of those rules and never a per-field one the document should have stated."""
 

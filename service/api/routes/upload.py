@@ -44,7 +44,7 @@ SPEC_DESCRIPTION = (
 async def upload_version(
     name: NamePath,
     file: Annotated[UploadFile, File(description="The .keras file: `model.save('x.keras')`.")],
-    spec: Annotated[str, Form(description=SPEC_DESCRIPTION)],
+    spec: Annotated[str, Form(min_length=1, description=SPEC_DESCRIPTION)],  # "" reads as missing
     jobs: JobsDep,
     store: StoreDep,
     response: Response,
