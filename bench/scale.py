@@ -151,7 +151,7 @@ def while_training(base: str, measure: Callable[[], float]) -> float:
         return measure()
     finally:
         for job_id in ids:
-            httpx.delete(f"{base}/jobs/{job_id}")
+            httpx.post(f"{base}/jobs/{job_id}/cancel")
 
 
 def _status(base: str, job_id: str) -> str:

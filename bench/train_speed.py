@@ -79,7 +79,7 @@ def service(code: Path, name: str) -> Iterator[httpx.Client]:
         while True:
             assert process.poll() is None, log.read_text()[-3000:]
             try:
-                if client.get("/ready").status_code == 200:
+                if client.get("/ready/training").status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

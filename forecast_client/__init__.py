@@ -29,6 +29,7 @@ Values = Sequence[float] | Sequence[Sequence[float]]
 # from the service (tests/client checks these against the service's own statuses).
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 SUCCEEDED = "succeeded"
+CANCELLED = "cancelled"
 
 
 class ServiceResponseError(Exception):
@@ -40,6 +41,10 @@ class ServiceResponseError(Exception):
 
 class RequestFailed(ServiceResponseError):
     """A 4xx answer: the request was wrong (unknown model, bad shape, queue full...)."""
+
+
+class JobCancelled(RequestFailed):
+    """The job was cancelled before it finished (409, code `job_cancelled`)."""
 
 
 class ServerFailed(ServiceResponseError):
@@ -82,6 +87,10 @@ class ForecastClient:
         return list(self._call("GET", "/jobs")["data"])
 
     def cancel(self, job_id: str) -> JSON:
+        return self._call("POST", f"/jobs/{job_id}/cancel")
+
+    def delete_job(self, job_id: str) -> JSON:
+        """Forget a finished job (its version, if it stored one, stays)."""
         return self._call("DELETE", f"/jobs/{job_id}")
 
     def wait(self, job_id: str, *, timeout: float = 3600, poll: float = 0.2) -> JSON:
@@ -91,6 +100,8 @@ class ForecastClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
+        if job["status"] == CANCELLED:
+            raise JobCancelled(409, job["error"])
         if job["status"] != SUCCEEDED:
             server_side = job["error"] and job["error"]["code"] == "training_failed"
             raise (
@@ -136,7 +147,9 @@ class ForecastClient:
         targets: Values | None = None,
         horizon: int = 0,
         version: int | None = None,
+        levels: Sequence[float] | None = None,
     ) -> JSON:
+        """`levels` in percent (e.g. [80, 95]) add prediction intervals to the horizon."""
         body = {
             "model_name": model_name,
             "series": series,
@@ -144,6 +157,7 @@ class ForecastClient:
             "targets": targets,
             "horizon": horizon,
             "version": version,
+            "levels": list(levels) if levels is not None else None,
         }
         return self._call("POST", "/forecast", json=_without_none(body))
 

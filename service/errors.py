@@ -45,6 +45,20 @@ class JobNotFound(ServiceError):
     code = "job_not_found"
 
 
+class JobCancelled(ServiceError):
+    """The job was cancelled (POST /jobs/{id}/cancel) before it finished: not a bad request."""
+
+    status_code = 409
+    code = "job_cancelled"
+
+
+class JobUnfinished(ServiceError):
+    """Deleting a job's record while it may still run: it is cancelled first."""
+
+    status_code = 409
+    code = "job_unfinished"
+
+
 class QueueFull(ServiceError):
     status_code = 429
     code = "queue_full"
@@ -96,8 +110,10 @@ ERRORS_BY_CODE: dict[str, type[ServiceError]] = {
         TrainingRejected,
         UploadTooLarge,
         NotTrained,
+        JobCancelled,
     )
 }
+ERRORS_BY_CODE["cancelled"] = JobCancelled  # how job records written before it said it
 
 
 class Unauthorized(ServiceError):

@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from service.api.errors import explain
 from service.api.middleware import BodySizeLimit, DocsPolicy
+from service.api.openapi import install_allow_header, openapi_document
 from service.api.routes import backtest, forecast, jobs, models, plots, system, train, upload
 from service.config import Settings
 from service.errors import BrokerUnavailable, QueueFull, ServiceError, Unauthorized
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for module in (train, upload, forecast, backtest, models, plots, jobs, system):
         app.include_router(module.router)
+    app.openapi = lambda: openapi_document(app, settings)  # type: ignore[method-assign]
+    install_allow_header(app)
     request_metrics = setup_metrics(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
@@ -81,7 +85,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, without echoing the input back: it can be a million numbers, and NaN in it
     cannot even be written as JSON."""
-    detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in error.errors()]
+    errors = error.errors()
+    # The body itself (its location ends at a character position), not a form field's JSON.
+    broken = next(
+        (e for e in errors if e.get("type") == "json_invalid" and isinstance(e["loc"][-1], int)),
+        None,
+    )
+    if broken is not None:  # not JSON at all: a bad request, as a body that is not UTF-8 is
+        where = broken.get("ctx", {}).get("error", broken.get("msg"))
+        message = f"the body is not JSON ({where}, at {broken['loc'][-1]})"
+        return JSONResponse({"detail": message, "code": "invalid_json"}, status_code=400)
+    detail = explain(errors, request.headers.get("content-type"))
     return JSONResponse({"detail": detail}, status_code=422)
 
 

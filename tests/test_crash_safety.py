@@ -62,6 +62,7 @@ def test_writer_killed_mid_save_leaves_no_version(tmp_path: Path) -> None:
         """
     )
     writer = subprocess.Popen([sys.executable, "-c", script])
+
     def writing() -> bool:
         assert writer.poll() is None, "the writer exited early"
         return started.exists()

@@ -70,8 +70,7 @@ def violations(
         f"{module} imports {target}"
         for module, path in modules(package)
         for target in sorted(imports(path))
-        if within(target, forbidden)
-        and not within(target, allowed + EXCEPTIONS.get(module, ()))
+        if within(target, forbidden) and not within(target, allowed + EXCEPTIONS.get(module, ()))
     ]
 
 

@@ -124,10 +124,10 @@ def test_a_cancel_sent_to_either_replica_stops_the_job(cluster: Cluster) -> None
     for job_id in running:
         training(cluster.b, job_id)
     # Queued behind both workers: cancelled at once, and never run.
-    answer = httpx.delete(f"{cluster.a}/jobs/{queued}")
+    answer = httpx.post(f"{cluster.a}/jobs/{queued}/cancel")
     assert answer.json()["status"] == "cancelled"
     for job_id, base in zip(running, (cluster.a, cluster.b), strict=True):
-        assert httpx.delete(f"{base}/jobs/{job_id}").json()["status"] == "running"
+        assert httpx.post(f"{base}/jobs/{job_id}/cancel").json()["status"] == "running"
     for job_id in running:
         job = finished_job(cluster.b, job_id, timeout=30)  # within a chunk of epochs
         assert job["status"] == "cancelled"

@@ -45,7 +45,13 @@ JobsDep = Annotated[JobBackend, Depends(get_jobs)]
 NamePath = Annotated[
     str,
     AfterValidator(check_model_name),
-    Path(pattern=MODEL_NAME_PATTERN, description="The model's name."),
+    Path(
+        description="The model's name.",
+        openapi_examples={
+            "sine": {"summary": "the model POST /train's example trains", "value": "sine"}
+        },
+        json_schema_extra={"pattern": MODEL_NAME_PATTERN},
+    ),
 ]
 
 
@@ -55,9 +61,17 @@ def existing_model(name: NamePath, store: StoreDep) -> str:
     return name
 
 
-def existing_version(
-    name: NamePath, version: Annotated[int, Path(ge=1)], store: StoreDep
-) -> tuple[str, int]:
+VersionPath = Annotated[
+    int,
+    Path(
+        ge=1,
+        description="The version number (1 is the first trained).",
+        openapi_examples={"first": {"summary": "the first version", "value": 1}},
+    ),
+]
+
+
+def existing_version(name: NamePath, version: VersionPath, store: StoreDep) -> tuple[str, int]:
     return name, store.resolve(name, version)
 
 

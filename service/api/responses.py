@@ -13,11 +13,13 @@ class ErrorPublic(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "The body is not JSON.",
+    400: "The body is not JSON (or not UTF-8 text).",
     401: "The API key (X-API-Key) is missing or wrong.",
     404: "No such model, version or job.",
-    409: "The stored version is broken (its files cannot be read), or was uploaded and has no "
-    "training for what was asked (a loss plot, a refit).",
+    409: "A conflict with the state: a stored version that is broken (its files cannot be "
+    "read) or uploaded with no training for what was asked (a loss plot, a refit), a job "
+    "cancelled before it finished (`job_cancelled`), or one not finished yet "
+    "(`job_unfinished`).",
     413: "The body is larger than FORECAST_MAX_BODY_BYTES.",
     429: "Too many training jobs queued; retry after Retry-After seconds.",
     503: "The job queue (Redis, FORECAST_JOBS_BACKEND=celery) does not answer; retry after "

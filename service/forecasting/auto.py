@@ -259,8 +259,7 @@ def choose(
         board[index].kept = True
     starts = [int(o) for o in rolling_origins(len(data), validation, first=1)]
     statistical = _baselines(data, starts, validation, spec.season_length) + [
-        Statistical(name=form.name, validation_mse=form.validation_mse)
-        for form in forms
+        Statistical(name=form.name, validation_mse=form.validation_mse) for form in forms
     ]
     return (
         [trained for _, _, trained in best],

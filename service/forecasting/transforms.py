@@ -118,7 +118,6 @@ class Transform(BaseModel):
             return value + 2 * below[t - 1] - below[t - 2]
         return below[t - self.lag] + value
 
-
     def recursion(
         self, level_below: np.ndarray, origins: np.ndarray, buffer: np.ndarray, start: int
     ) -> Callable[[np.ndarray, int], np.ndarray]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
-from service.errors import BrokerUnavailable
+from service.errors import BrokerUnavailable, JobUnfinished
 from service.jobs.record import Job
 from service.jobs.state import JobState, Outcomes
 from service.jobs.status import JobStatus
@@ -27,11 +27,6 @@ _POLL_FIRST, _POLL_MAX = 0.01, 0.25
 
 
 class JobBackend(ABC):
-    # Whether /ready waits for `ready()`: the local pool is part of this process starting up;
-    # Celery workers are not, and a replica that cannot train still serves forecasts (a 503
-    # during a Redis outage would take every replica out of its load balancer).
-    gates_readiness = True
-
     def __init__(self, state: JobState) -> None:
         self.state = state
 
@@ -70,6 +65,18 @@ class JobBackend(ABC):
     def cancel(self, job_id: str) -> Job:
         """At once if it is queued, at its next chunk of epochs if it is running."""
         return self.state.cancel(job_id)
+
+    def forget(self, job_id: str) -> Job:
+        """Delete a finished job's record; an unfinished job is to be cancelled first."""
+        job = self.get(job_id)
+        if not job.status.finished:
+            raise JobUnfinished(
+                f"job {job_id} is {job.status.value}: cancel it first "
+                f"(POST /jobs/{job_id}/cancel), then delete it once it has finished",
+                field="job_id",
+            )
+        self.state.forget(job_id)
+        return job
 
     def counts(self) -> dict[JobStatus, int]:
         return self.state.counts()

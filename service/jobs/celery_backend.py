@@ -29,7 +29,6 @@ ALIVE_WITHIN = 3 * HEARTBEAT_SECONDS
 
 class CeleryJobs(JobBackend):
     state: RedisJobState
-    gates_readiness = False
 
     def __init__(
         self, state: RedisJobState, celery: Celery, *, queue: str, max_queued: int, timeout: float

@@ -63,7 +63,7 @@ def error(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     return {"code": code, "message": message, "field": field}
 
 
-NOT_RUN = error("cancelled", "cancelled before it ran")
+NOT_RUN = error("job_cancelled", "cancelled before it ran")
 
 
 def bucket_of(seconds: float) -> str:

@@ -246,6 +246,13 @@ class RedisJobState:
         return self.get(job_id)
 
     @_answering
+    def forget(self, job_id: str) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self._job(job_id))
+            pipe.zrem(self.prefix + "jobs", job_id)
+            pipe.execute()
+
+    @_answering
     def cancel_requested(self, job_id: str) -> bool:
         return self.redis.hget(self._job(job_id), "cancel_requested") != "0"
 

@@ -17,7 +17,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
-from service.errors import BrokerUnavailable, ServiceError, TrainingFailed, TrainingRejected
+from service.errors import (
+    BrokerUnavailable,
+    JobCancelled,
+    ServiceError,
+    TrainingFailed,
+    TrainingRejected,
+)
 from service.forecasting.training import Progress, TrainingContext
 from service.jobs.record import Kind, error
 from service.jobs.state import JobState, Start
@@ -112,6 +118,8 @@ def _outcome(
         message = failure.message
         if timed_out():
             message = f"job exceeded its time limit of {timeout_seconds:g} s"
+        if cancelled() and not timed_out():
+            return JobStatus.cancelled, {"error": error(JobCancelled.code, message)}
         status = JobStatus.cancelled if cancelled() else JobStatus.failed
         return status, {"error": error(failure.code, message, failure.field)}
     return JobStatus.succeeded, {"card": card}

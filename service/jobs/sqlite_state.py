@@ -142,6 +142,10 @@ class SqliteJobState:
                 db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
             return _job(self._row(db, job_id))
 
+    def forget(self, job_id: str) -> None:
+        with self._transaction() as db:
+            db.execute(f"DELETE FROM jobs WHERE id = ? AND status NOT IN {_UNFINISHED}", (job_id,))
+
     def cancel_requested(self, job_id: str) -> bool:
         row = self._db().execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
         found = row.fetchone()

@@ -74,22 +74,47 @@ def _depth(value: Any) -> int:
     return depth
 
 
-def _check_rectangular(value: list[Any], axes: tuple[str, ...], path: str) -> None:
-    """Every item has the length of the first one, down to numbers (no bools, no strings)."""
+def _check_rectangular(
+    value: list[Any], axes: tuple[str, ...], path: str, shape: tuple[int, ...] | None = None
+) -> None:
+    """Every item has the shape of the first one, down to numbers (no bools, no strings):
+    `shape` is the first item's lengths along the remaining axes, the same at every index."""
     if len(axes) == 1:
         if not all(type(v) is float or type(v) is int for v in value):
             i, bad = next((i, v) for i, v in enumerate(value) if type(v) not in (float, int))
+            if bad is None:
+                raise ValueError(
+                    f"{path}[{i}] is null: missing values are not accepted; fill them in "
+                    "(interpolate, carry the last value forward) or cut the series before them"
+                )
             raise ValueError(f"{path}[{i}] is {_kind(bad)} {bad!r}, not a number")
         return
-    first = value[0]
+    if shape is None:
+        shape = _first_shape(value[0], len(axes) - 1)
     for i, item in enumerate(value):
         if not isinstance(item, list):
             raise ValueError(f"{path}[{i}] is {_kind(item)}, expected an array")
-        if len(item) != len(first):
+        if len(item) != shape[0]:
             raise ValueError(
-                f"{path}[{i}] has {len(item)} {axes[1]}, {path}[0] has {len(first)} (ragged)"
+                f"{path}[{i}] has {len(item)} {axes[1]}, {_first_path(path)}[0] has "
+                f"{shape[0]} (ragged)"
             )
-        _check_rectangular(item, axes[1:], f"{path}[{i}]")
+        _check_rectangular(item, axes[1:], f"{path}[{i}]", shape[1:] or None)
+
+
+def _first_shape(value: Any, depth: int) -> tuple[int, ...]:
+    """The lengths along `depth` axes of the first items: value, value[0], value[0][0], ..."""
+    shape = []
+    for _ in range(depth):
+        shape.append(len(value) if isinstance(value, list) else -1)
+        value = value[0] if isinstance(value, list) and value else None
+    return tuple(shape)
+
+
+def _first_path(path: str) -> str:
+    """`inputs[3][1]` -> `inputs[0][0]`: where the shape every item must have was read."""
+    name, *indices = path.split("[")
+    return name + "[0]" * len(indices)
 
 
 class ArrayField:
@@ -124,5 +149,5 @@ class ArrayField:
 def _number_array_schema(depth: int) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "number"}
     for _ in range(depth):
-        schema = {"type": "array", "items": schema}
+        schema = {"type": "array", "items": schema, "minItems": 1}
     return schema

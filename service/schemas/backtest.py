@@ -14,7 +14,12 @@ class BacktestRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {"model_name": "sine", "series": EXAMPLE_TEST_SERIES, "horizon": 10, "origins": 20}
-            ]
+            ],
+            # `async` is for refit backtests only.
+            "anyOf": [
+                {"properties": {"async": {"const": False}}},
+                {"required": ["refit"], "properties": {"refit": {"const": True}}},
+            ],
         },
     )
 

@@ -14,10 +14,13 @@ from service.store.names import MODEL_NAME_PATTERN, check_model_name
 ModelName = Annotated[
     str,
     AfterValidator(check_model_name),
+    # The pattern is checked by `check_model_name` (Python's `re`: the lookahead that keeps out
+    # reserved names is beyond pydantic's Rust regex) and documented as it is.
     Field(
-        pattern=MODEL_NAME_PATTERN,
-        description="Letters, digits, `_`, `.` and `-`, 1-64 characters, not starting with `.`.",
+        description="Letters, digits, `_`, `.` and `-`, 1-64 characters, not starting with `.`, "
+        "not a reserved device name.",
         examples=["sine"],
+        json_schema_extra={"pattern": MODEL_NAME_PATTERN},
     ),
 ]
 
@@ -58,3 +61,22 @@ def check_targets(inputs: np.ndarray, targets: np.ndarray, *, names: tuple[str, 
 def as_rows(array: np.ndarray) -> np.ndarray:
     """A 1-D series as one column, a 2-D one as it is."""
     return array.reshape(len(array), -1)
+
+
+def data_forms(*forms: dict[str, Any], examples: list[dict[str, Any]]) -> dict[str, Any]:
+    """`json_schema_extra` for a request whose data comes in exactly one of several forms: the
+    document says so as `oneOf`, so that generated clients and fuzzers send one form only."""
+    return {"examples": examples, "oneOf": list(forms)}
+
+
+def form(
+    *given: str,
+    absent: tuple[str, ...],
+    also: dict[str, Any] | None = None,
+    needs: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """One data form: the `given` fields are arrays, the `absent` ones missing or null; `also`
+    narrows other fields' schemas and `needs` makes them required in this form."""
+    properties: dict[str, Any] = {name: {"type": "array"} for name in given}
+    properties |= {name: {"type": "null"} for name in absent}
+    return {"required": [*given, *needs], "properties": properties | (also or {})}

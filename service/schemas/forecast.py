@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.schemas.common import (
     EXAMPLE_TEST_SERIES,
@@ -13,8 +13,15 @@ from service.schemas.common import (
     Series,
     Targets,
     check_targets,
+    data_forms,
+    form,
     one_form,
 )
+
+_NO_HORIZON: dict[str, Any] = {
+    "horizon": {"maximum": 0},
+    "levels": {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]},
+}
 
 
 class ForecastRequest(BaseModel):
@@ -24,9 +31,19 @@ class ForecastRequest(BaseModel):
     model_config = ConfigDict(
         arbitrary_types_allowed=True,
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"model_name": "sine", "series": EXAMPLE_TEST_SERIES, "horizon": 20}]
-        },
+        # The horizon and its levels need a series: with `inputs`, or with no horizon, `levels`
+        # are missing, null or empty.
+        json_schema_extra=data_forms(
+            form(
+                "series",
+                absent=("inputs", "targets"),
+                also={"horizon": {"minimum": 1}},
+                needs=("horizon",),
+            ),
+            form("series", absent=("inputs", "targets"), also=_NO_HORIZON),
+            form("inputs", absent=("series",), also=_NO_HORIZON),
+            examples=[{"model_name": "sine", "series": EXAMPLE_TEST_SERIES, "horizon": 20}],
+        ),
     )
 
     model_name: ModelName
@@ -42,12 +59,26 @@ class ForecastRequest(BaseModel):
         default=0, ge=0, description="Steps to forecast past the end of `series`, recursively."
     )
     stride: int = Field(default=1, ge=1, description="Step between the windows cut from `series`.")
-    levels: list[Annotated[float, Field(gt=0, lt=100)]] | None = Field(
+    levels: list[Annotated[float, Field(ge=1, lt=100)]] | None = Field(
         default=None,
         max_length=10,
-        description="Prediction interval levels in percent (e.g. [80, 95]) for the horizon "
-        "forecast: split-conformal, from the errors stored with the model at training time.",
+        description="Prediction interval levels in percent, 1 to 99.x (e.g. [80, 95]), for the "
+        "horizon forecast: split-conformal, from the errors stored with the model at training "
+        "time.",
     )
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _percentages(cls, levels: Any) -> Any:
+        """0.9 is almost surely meant as 90: say so rather than answer a 0.9% interval."""
+        if isinstance(levels, list):
+            for level in levels:
+                if type(level) in (int, float) and 0 < level < 1:
+                    raise ValueError(
+                        f"levels are percentages: {level} would be a {level}% interval; "
+                        f"did you mean {level * 100:g}?"
+                    )
+        return levels
 
     @model_validator(mode="before")
     @classmethod

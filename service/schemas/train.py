@@ -20,6 +20,8 @@ from service.schemas.common import (
     TestTargets,
     as_rows,
     check_targets,
+    data_forms,
+    form,
     one_form,
 )
 from service.store.card import Candidate, CardStopReason, History, Metrics, ModelCard, Statistical
@@ -35,16 +37,23 @@ class TrainRequest(BaseModel):
         arbitrary_types_allowed=True,
         extra="forbid",
         populate_by_name=True,
-        json_schema_extra={
-            "examples": [
+        json_schema_extra=data_forms(
+            form("series", absent=("inputs", "targets", "test_inputs", "test_targets")),
+            form(
+                "inputs", "targets", absent=("series", "test_series", "test_inputs", "test_targets")
+            ),
+            form(
+                "inputs", "targets", "test_inputs", "test_targets", absent=("series", "test_series")
+            ),
+            examples=[
                 {
                     "model_name": "sine",
                     "series": EXAMPLE_SERIES,
                     "test_series": EXAMPLE_TEST_SERIES,
                     "spec": {"architecture": "lstm", "window": {"length": 20}},
                 }
-            ]
-        },
+            ],
+        ),
     )
 
     model_name: ModelName

@@ -18,9 +18,7 @@ class UploadSpec(BaseModel):
     model_config = ConfigDict(
         arbitrary_types_allowed=True,
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"window": {"length": 20}, "scaling": "none"}]
-        },
+        json_schema_extra={"examples": [{"window": {"length": 20}, "scaling": "none"}]},
     )
 
     window: WindowSpec = Field(description="How the model's windows were cut from the series.")

@@ -183,8 +183,7 @@ def check_spec_limits(spec: TrainSpec, *, windows: int, settings: Settings) -> N
         if layer.units > settings.max_units:
             field = "spec.units" if spec.layers is None else f"spec.layers[{i}].units"
             raise InvalidInput(
-                f"{field} is {layer.units}, the limit is {settings.max_units} "
-                "(FORECAST_MAX_UNITS)",
+                f"{field} is {layer.units}, the limit is {settings.max_units} (FORECAST_MAX_UNITS)",
                 field=field,
             )
     epochs = spec.epochs or DEFAULT_EPOCHS
@@ -279,9 +278,7 @@ def check_forecast_request(request: ForecastRequest, card: ModelCard, settings: 
         _check_inputs(request, card)
     else:
         assert request.series is not None
-        check_series(
-            request.series, card, settings, horizon=request.horizon, stride=request.stride
-        )
+        check_series(request.series, card, settings, horizon=request.horizon, stride=request.stride)
 
 
 def _transforms(card: ModelCard) -> list[Transform]:

@@ -38,7 +38,7 @@ def forecast(
             setattr(result, name, value)
         if outcome.ahead is not None:
             result.forecast = _values(outcome.ahead)
-            result.intervals = _intervals(request, card, outcome.ahead)
+            result.intervals = intervals(request, card, outcome.ahead)
     else:
         assert request.inputs is not None
         predictions = forecaster.predict(request.inputs)
@@ -69,9 +69,10 @@ def forecast_series(forecaster: SeriesForecaster, request: ForecastRequest) -> S
     return SeriesOutcome(evaluation.predictions, scores, ahead)
 
 
-def _intervals(
+def intervals(
     request: ForecastRequest, card: ModelCard, ahead: np.ndarray
 ) -> list[Interval] | None:
+    """The bounds per `levels` around the horizon forecast, from the card's calibration."""
     if not request.levels:
         return None
     calibration = card.calibration

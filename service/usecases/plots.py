@@ -23,7 +23,7 @@ from service.schemas.forecast import ForecastRequest
 from service.serving.cache import ModelCache
 from service.store.card import ModelCard
 from service.store.local import ModelStore
-from service.usecases.forecasting import forecast_series, load_checked
+from service.usecases.forecasting import forecast_series, intervals, load_checked
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 
 DPI = 100
 _COLUMN_LEGEND_LIMIT = 10  # columns named in a legend; past this only the kinds of line are
+
+
+@dataclass(frozen=True)
+class Band:
+    """A prediction interval around the horizon forecast: (horizon, outputs) bounds."""
+
+    level: float
+    lower: np.ndarray
+    upper: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -63,8 +72,14 @@ def plot_forecast(
         raise InvalidInput(
             "a plot needs `series`; ready-made `inputs` have no time axis", field="series"
         )
-    version, forecaster, _ = load_checked(request, store=store, cache=cache, settings=settings)
+    version, forecaster, card = load_checked(request, store=store, cache=cache, settings=settings)
     outcome = forecast_series(forecaster, request)
+    bands = None
+    if outcome.ahead is not None and request.levels:
+        bands = [
+            Band(b.level, as_2d(np.asarray(b.lower)), as_2d(np.asarray(b.upper)))
+            for b in intervals(request, card, outcome.ahead) or []
+        ]
     title = f"{request.model_name}@{version}"
     if outcome.scores:
         scores = outcome.scores
@@ -83,6 +98,7 @@ def plot_forecast(
         width=width,
         height=height,
         title=title,
+        bands=bands,
     )
 
 
@@ -130,13 +146,15 @@ def forecast_plot(
     title: str,
     stride: int = 1,
     target_columns: Sequence[int] | None = None,
+    bands: Sequence[Band] | None = None,
 ) -> bytes:
     """The history, the one-step predictions at the indices they predict (window k predicts
     `k * stride + window_length`; for a model with transforms pass the window length plus the
     rows the transforms use up), and the forecast continuing past the end of the history.
 
     `predictions` is (windows, outputs); `target_columns` are the series columns the outputs
-    predict (default: all). `forecast` is (horizon, features), or None.
+    predict (default: all). `forecast` is (horizon, features), or None; `bands` are drawn
+    around it, the widest palest.
     """
     figure = _figure(width, height)
     font = _font_size(width, height)
@@ -151,6 +169,8 @@ def forecast_plot(
         target_columns=target_columns,
         font=font,
     )
+    if forecast is not None and bands:
+        _bands(axes, bands, start=len(series), several=as_2d(np.asarray(forecast)).shape[1] > 1)
     axes.set_title(_wrap(title, width, font + 1), fontsize=font + 1)
     _legend_below(figure, axes, width, font)
     return _png(figure)
@@ -250,6 +270,23 @@ def _series_panel(
     axes.set_ylabel("value", fontsize=font)
     axes.tick_params(labelsize=font - 1)
     axes.grid(True, alpha=0.3)
+
+
+def _bands(axes: Axes, bands: Sequence[Band], *, start: int, several: bool) -> None:
+    """Each level's interval as a shaded band over the forecast steps, per column."""
+    for band in sorted(bands, key=lambda b: -b.level):
+        steps = np.arange(start, start + len(band.lower))
+        for k in range(band.lower.shape[1]):
+            colour = f"C{k % 10}" if several else "C2"
+            axes.fill_between(
+                steps,
+                band.lower[:, k],
+                band.upper[:, k],
+                color=colour,
+                alpha=0.12 + 0.18 * (1 - band.level / 100),
+                linewidth=0,
+                label=f"{band.level:g}% interval" if k == 0 else None,
+            )
 
 
 def _legend_below(figure: Figure, axes: Axes, width: int, font: float) -> None:

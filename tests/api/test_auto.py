@@ -260,6 +260,7 @@ def test_a_candidate_too_long_for_the_series_does_not_decide_the_test_series() -
         test_series=rising(20, start=60),
         spec=tiny_spec(transforms="auto", season_length=24, window={"length": 12}),
     )
+
     def check(test_series: list[float]) -> None:
         request = TrainRequest.model_validate({**body, "test_series": test_series})
         check_train_request(request, Settings())

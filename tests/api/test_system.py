@@ -16,7 +16,7 @@ from tests.utils.keras_files import lecture_model
 def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     ready = wait_for(
-        lambda: (answer := client.get("/ready")).status_code == 200 and answer,
+        lambda: (answer := client.get("/ready/training")).status_code == 200 and answer,
         timeout=60,
         what="/ready",
     )
@@ -35,7 +35,7 @@ def test_full_queue_answers_429_with_retry_after(client: TestClient) -> None:
         assert rejected.status_code == 429
         assert rejected.headers["retry-after"]
         assert "limit is 1" in rejected.json()["detail"]
-        client.delete(f"/jobs/{first.json()['job_id']}")
+        client.post(f"/jobs/{first.json()['job_id']}/cancel")
     finally:
         jobs.max_queued = limit
 

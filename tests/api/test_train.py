@@ -140,8 +140,11 @@ def test_cancelled_job_stores_nothing(client: TestClient) -> None:
     body = {**train_body("cancelled", spec=tiny_spec(epochs=20_000)), "async": True}
     job_id = client.post("/train", json=body).json()["job_id"]
     wait_for_job(client, job_id, until=frozenset({"running"}), timeout=60)
-    assert client.delete(f"/jobs/{job_id}").status_code == 200
-    assert wait_for_job(client, job_id)["status"] == "cancelled"
+    assert client.post(f"/jobs/{job_id}/cancel").status_code == 200
+    job = wait_for_job(client, job_id)
+    assert job["status"] == "cancelled"
+    # Its own code, not a rejected training's: a cancel is not a bad request.
+    assert job["error"]["code"] == "job_cancelled"
     assert client.get("/models/cancelled").status_code == 404
 
 

@@ -17,7 +17,7 @@ BAD_TRAIN: list[tuple[str, dict[str, Any], str]] = [
     ("3-D series", {"series": [[[1.0]]] * 10}, "series must be a 1-D array"),
     ("string", {"series": [1.0, "2", 3.0]}, "series[1] is str '2', not a number"),
     ("bool", {"series": [1.0, True] * 10}, "series[1] is bool True, not a number"),
-    ("null item", {"series": [1.0, None] * 10}, "series[1] is null None, not a number"),
+    ("null item", {"series": [1.0, None] * 10}, "series[1] is null: missing values"),
     ("empty", {"series": []}, "series is empty"),
     ("not an array", {"series": 3}, "series must be a 1-D array"),
     ("huge int", {"series": [10**400] * 10}, "too large"),
@@ -85,11 +85,12 @@ def test_nan_and_infinity_are_rejected(client: TestClient, store_root: Path) -> 
     assert store_listing(store_root) == before
 
 
-def test_malformed_json_is_422(client: TestClient) -> None:
+def test_malformed_json_is_the_documented_400(client: TestClient) -> None:
     response = client.post(
         "/train", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_json"
 
 
 BAD_FORECAST: list[tuple[str, dict[str, Any], str]] = [

@@ -46,6 +46,16 @@ def test_errors_are_typed(client: TestClient) -> None:
     assert invalid.value.status_code == 422
 
 
+def test_waiting_on_a_cancelled_job_raises_job_cancelled(client: TestClient) -> None:
+    api = ForecastClient(http=client)
+    job_id = api.train_async("cancel-me", series=sine(40), spec=tiny_spec(epochs=20_000))
+    api.cancel(job_id)
+    with pytest.raises(forecast_client.JobCancelled) as raised:
+        api.wait(job_id, timeout=120)
+    assert raised.value.status_code == 409
+    assert raised.value.detail["code"] == "job_cancelled"
+
+
 def test_upload_a_saved_keras_file(client: TestClient, tmp_path: Path) -> None:
     path = tmp_path / "sine.keras"
     model = lecture_model(path, epochs=1)

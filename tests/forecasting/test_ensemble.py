@@ -153,9 +153,7 @@ def test_auto_reports_each_training_and_stops_when_cancelled(
         train_auto(
             auto_spec(),
             rising(80),
-            context=TrainingContext(
-                on_progress=record, should_cancel=cancel_on_second_retraining
-            ),
+            context=TrainingContext(on_progress=record, should_cancel=cancel_on_second_retraining),
         )
     assert events[12:] == [  # one chunk of the second, none of the third
         ("retraining the best", 1, 3, 50),

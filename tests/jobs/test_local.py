@@ -50,6 +50,7 @@ def test_worker_killed_mid_training_fails_the_job_and_stores_nothing(
     job = manager.submit(request("victim", epochs=20_000, batch_size=4))
     queued = manager.submit(request("queued-behind"))
     job = wait(manager, job, status={JobStatus.running})
+
     def progressing() -> Job | None:  # well into training, not importing TensorFlow
         found = manager.get(job.id)
         return found if found.progress is not None else None

@@ -40,9 +40,7 @@ def test_a_limit_is_the_settings_and_raising_it_raises_it(
     with pytest.raises(InvalidInput, match=f"FORECAST_{setting.upper()}") as refused:
         check_train_request(body, Settings())
     assert refused.value.field == field
-    check_train_request(
-        body, Settings.model_validate({setting: raised, "max_training_work": 1e15})
-    )
+    check_train_request(body, Settings.model_validate({setting: raised, "max_training_work": 1e15}))
 
 
 def test_a_lowered_limit_is_enforced() -> None:

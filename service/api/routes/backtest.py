@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import CacheDep, JobsDep, SettingsDep, StoreDep
 from service.api.responses import errors
 from service.api.routing import JsonRoute
-from service.api.security import KeyHeader, Read, require_write
+from service.api.security import Read, RefitKeyHeader, require_write
 from service.schemas.backtest import BacktestRequest, BacktestResult
 from service.schemas.jobs import JobAccepted
 from service.usecases import backtesting
@@ -33,7 +33,7 @@ async def backtest(
     cache: CacheDep,
     jobs: JobsDep,
     settings: SettingsDep,
-    key: KeyHeader,
+    key: RefitKeyHeader,
 ) -> BacktestResult | JSONResponse:
     """Rolling-origin evaluation of a stored model: from each of the last `origins` origins of
     the series, forecast `horizon` steps (recursively, from the history before the origin) and
@@ -42,6 +42,11 @@ async def backtest(
     With `refit`, the version's spec is trained afresh on the history before each origin (one
     training per origin, in a training worker, like `/train`, and so with the write key when
     one is set; `"async": true` answers 202 with a job to poll at `/jobs/{id}`).
+
+    Rules beyond the schema (422 naming the field): the series holds the model's window before
+    the first origin plus `origins` + `horizon` - 1 values after it, with the model's features;
+    origins x horizon stays under FORECAST_MAX_HORIZON; a refit stays under
+    FORECAST_MAX_REFIT_ORIGINS origins and FORECAST_MAX_REFIT_TRAININGS trainings.
     """
     if not request.refit:
         return await run_in_threadpool(

@@ -24,6 +24,12 @@ def forecast(
     """One-step predictions for every window, the MSE against the actuals, and optionally a
     recursive forecast `horizon` steps past the end of the series.
 
+    Rules against the stored model, beyond the schema (422 naming the field): `inputs` have its
+    window's timesteps and features, `targets` a row per window of its outputs; the series is at
+    least one window long (after the version's transforms), with the model's features; a
+    recursive `horizon` needs a model predicting every column; `levels` need intervals stored
+    with the version.
+
     A plain `def`: FastAPI runs it in its thread pool, off the event loop.
     """
     result = forecasting.forecast(request, store=store, cache=cache, settings=settings)

@@ -27,11 +27,20 @@ def get_job(job_id: str, jobs: JobsDep) -> JobPublic:
     return job_public(jobs.get(job_id))
 
 
-@router.delete("/{job_id}", response_model=JobPublic, dependencies=[Write])
+@router.post("/{job_id}/cancel", response_model=JobPublic, dependencies=[Write])
 def cancel_job(job_id: str, jobs: JobsDep) -> JobPublic:
     """Cancel a job: at once if it is queued, at its next chunk of epochs if it is running.
-    Nothing is stored for a cancelled job."""
+    Nothing is stored for a cancelled job, and the job stays readable at `GET /jobs/{id}`
+    (status `cancelled`), so that whoever waits on it learns of the cancel. Cancelling a
+    finished job changes nothing."""
     return job_public(jobs.cancel(job_id))
+
+
+@router.delete("/{job_id}", response_model=JobPublic, dependencies=[Write], responses=errors(409))
+def delete_job(job_id: str, jobs: JobsDep) -> JobPublic:
+    """Delete a finished job's record (its stored version, if any, stays); answers the job as
+    it was. A queued or running job answers 409: cancel it first."""
+    return job_public(jobs.forget(job_id))
 
 
 def job_public(job: Job) -> JobPublic:

@@ -52,7 +52,8 @@ def forecast_plot(
     height: Height = 500,
 ) -> Response:
     """What `POST /forecast` computes for a `series`, drawn: the series, the one-step
-    predictions at the steps they predict, and the `horizon` forecast past its end."""
+    predictions at the steps they predict, and the `horizon` forecast past its end. The
+    body and its rules are those of `POST /forecast`."""
     png = plots.plot_forecast(
         request, store=store, cache=cache, settings=settings, width=width, height=height
     )

@@ -21,7 +21,7 @@ router = APIRouter(tags=["train"], route_class=JsonRoute)
     response_model=TrainResult,
     responses={
         202: {"model": JobAccepted, "description": 'Accepted as a job (`"async": true`).'},
-        **errors(400, 401, 413, 429, 503),
+        **errors(400, 401, 409, 413, 429, 503),
     },
 )
 async def train(
@@ -31,6 +31,13 @@ async def train(
 
     Training runs in a worker process. By default the request waits for it and answers 201 with
     the metrics; with `"async": true` it answers 202 at once with a job to poll.
+
+    Rules across fields, beyond the schema (422 naming the field): the series (after its
+    transforms) holds at least one window, and `test_series` one more; `targets` and
+    `test_targets` have a row per window; `test_series` has the series' columns;
+    `spec.target_columns` are columns of the series, once each, in increasing order; transforms,
+    window normalisation and `auto` need `series`; windows x epochs x units stays under
+    FORECAST_MAX_TRAINING_WORK (and each limit of the settings under its FORECAST_ name).
     """
     job = training.submit(request, jobs=jobs, store=store, settings=settings)
     if request.run_async:

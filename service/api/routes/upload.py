@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from service.api.deps import JobsDep, NamePath, SettingsDep, StoreDep
 from service.api.responses import errors
-from service.api.security import KeyHeader, Write
+from service.api.security import Write, WriteKeyHeader
 from service.config import Settings
 from service.schemas.models import VersionPublic, VersionStatus
 from service.schemas.upload import UploadRequest, UploadSpec
@@ -44,11 +44,11 @@ SPEC_DESCRIPTION = (
 async def upload_version(
     name: NamePath,
     file: Annotated[UploadFile, File(description="The .keras file: `model.save('x.keras')`.")],
-    spec: Annotated[str, Form(description=SPEC_DESCRIPTION)],
+    spec: Annotated[str, Form(min_length=1, description=SPEC_DESCRIPTION)],  # "" reads as missing
     jobs: JobsDep,
     store: StoreDep,
     response: Response,
-    key: KeyHeader,
+    key: WriteKeyHeader,
     settings: SettingsDep,
 ) -> VersionPublic:
     """Store an uploaded Keras 3 model (Dense, SimpleRNN, LSTM, GRU layers) as the next version
