@@ -195,9 +195,7 @@ def auto_table(clients: dict[str, httpx.Client], rounds: int) -> None:
     # The first round is a fresh worker's (and a fresh store's XLA cache): it compiles each
     # candidate shape's training step once. Later rounds are a worker that has served before.
     first = ", ".join(f"{n} {w[0]:.1f} s" for n, w in walls.items())
-    warm = ", ".join(
-        f"{n} median {statistics.median(w[1:] or w):.1f} s" for n, w in walls.items()
-    )
+    warm = ", ".join(f"{n} median {statistics.median(w[1:] or w):.1f} s" for n, w in walls.items())
     print(f"\nfirst auto on a fresh worker: {first}; after it: {warm} (target: at most 15 s)")
 
 

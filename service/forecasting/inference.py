@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from service.forecasting.runtime_graph import Joint
 
+
 def window_reference(inputs: np.ndarray, how: str) -> np.ndarray | None:
     """Per window and feature, the value a normalised window is expressed relative to."""
     if how == "last":

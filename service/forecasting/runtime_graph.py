@@ -136,7 +136,7 @@ def _opsets(network: onnx.ModelProto) -> list[onnx.OperatorSetIdProto]:
 
 
 def step_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelProto:
-    """"window" (batch, timesteps, features) float64 in, "prediction" (batch, outputs) out."""
+    """ "window" (batch, timesteps, features) float64 in, "prediction" (batch, outputs) out."""
     g = _Nodes("s_")
     net = _network(network)
     g.initializers.extend(net[0].initializer)
@@ -147,7 +147,7 @@ def step_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelProto
 
 
 def horizon_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelProto:
-    """"history" (origins, length, features) float64, the last `length` rows before each origin,
+    """ "history" (origins, length, features) float64, the last `length` rows before each origin,
     and "horizon" (int64 scalar) in; "forecast" (origins, horizon, features) out."""
     window = prep.window
     assert window is not None and prep.recursive, "only a model of every column recurses"

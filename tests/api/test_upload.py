@@ -313,14 +313,23 @@ def test_a_bad_spec_part_names_its_field(client: TestClient, lecture: tuple[Any,
 @pytest.mark.parametrize(
     ("spec", "field", "words"),
     [
-        ({"scaling": {"kind": "standard", "offset": [0.0], "scale": [0.0]}}, "spec.scaling",
-         "scale not 0"),
-        ({"scaling": {"kind": "standard", "offset": [0.0, 1.0], "scale": [1.0]}}, "spec.scaling",
-         "one number per column"),
+        (
+            {"scaling": {"kind": "standard", "offset": [0.0], "scale": [0.0]}},
+            "spec.scaling",
+            "scale not 0",
+        ),
+        (
+            {"scaling": {"kind": "standard", "offset": [0.0, 1.0], "scale": [1.0]}},
+            "spec.scaling",
+            "one number per column",
+        ),
         ({"target_columns": [1, 0]}, "spec.target_columns", "increasing order"),
         ({"transforms": [{"type": "smoothing"}]}, "spec.transforms.0", "fitted parameters"),
-        ({"transforms": [{"type": "difference"}, {"type": "smoothing"}]}, "spec.transforms",
-         "smoothing goes first"),
+        (
+            {"transforms": [{"type": "difference"}, {"type": "smoothing"}]},
+            "spec.transforms",
+            "smoothing goes first",
+        ),
         ({"test_series": [0.5] * 15}, "spec.test_series", "needs at least 21"),
     ],
 )
