@@ -30,7 +30,7 @@ _FUSED = {
     "elu": ("Elu", 1.0, None),
 }
 _PLAIN = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "elu": "Elu"}
-_SELU = {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805}
+_SELU: dict[str, Any] = {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805}
 
 
 class NotFused(ValueError):
@@ -50,7 +50,7 @@ class Graph:
         self._count += 1
         return f"{self.prefix}{hint}_{self._count}"
 
-    def const(self, value: np.ndarray | np.generic, hint: str = "const") -> str:
+    def const(self, value: Any, hint: str = "const") -> str:  # anything np.asarray takes
         name = self.name(hint)
         self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
         return name
@@ -60,8 +60,12 @@ class Graph:
         self.nodes.append(helper.make_node(kind, list(inputs), names, **attrs))
         return names
 
-    def one(self, kind: str, *inputs: str, **attrs: Any) -> str:
-        return self.op(kind, *inputs, **attrs)[0]
+    def one(self, kind: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
+        """One node with one output: a fresh name, or `out` (a graph's declared output)."""
+        if out is None:
+            return self.op(kind, *inputs, **attrs)[0]
+        self.nodes.append(helper.make_node(kind, list(inputs), [out], **attrs))
+        return out
 
 
 def activation(graph: Graph, x: str, name: str) -> str:

@@ -21,36 +21,12 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from service.forecasting.data import Preprocessing
-from service.forecasting.onnx_graph import OPSET
+from service.forecasting.onnx_graph import OPSET, Graph
 
 _NET = "net_"  # prefix of the network's own names inside a wrapping graph
-
-
-class _Nodes:
-    """Nodes and constants of a graph under construction, with fresh names."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._count = 0
-
-    def name(self, hint: str) -> str:
-        self._count += 1
-        return f"{self.prefix}{hint}_{self._count}"
-
-    def const(self, value: Any, hint: str = "c") -> str:
-        name = self.name(hint)
-        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def one(self, kind: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
-        name = out or self.name(kind.lower())
-        self.nodes.append(helper.make_node(kind, list(inputs), [name], **attrs))
-        return name
 
 
 def _network(network: onnx.ModelProto) -> tuple[onnx.GraphProto, str, str]:
@@ -85,9 +61,7 @@ def _rename(graph: onnx.GraphProto, prefix: str) -> None:
                 _rename(sub, prefix)
 
 
-def _step(
-    g: _Nodes, window: str, prep: Preprocessing, net: tuple[onnx.GraphProto, str, str]
-) -> str:
+def _step(g: Graph, window: str, prep: Preprocessing, net: tuple[onnx.GraphProto, str, str]) -> str:
     """Nodes computing one prediction (batch, outputs) float64 from windows (batch, timesteps,
     features) float64, as Forecaster.predict does; appends the network's nodes to `g`."""
     graph, net_in, net_out = net
@@ -117,7 +91,7 @@ def _double(name: str, *shape: str | int | None) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.DOUBLE, list(shape))
 
 
-def _model(g: _Nodes, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
+def _model(g: Graph, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
            opset: list[onnx.OperatorSetIdProto]) -> onnx.ModelProto:  # fmt: skip
     graph = helper.make_graph(g.nodes, "served", inputs, outputs, g.initializers)
     proto = helper.make_model(graph, opset_imports=opset)
@@ -137,7 +111,7 @@ def _opsets(network: onnx.ModelProto) -> list[onnx.OperatorSetIdProto]:
 
 def step_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelProto:
     """ "window" (batch, timesteps, features) float64 in, "prediction" (batch, outputs) out."""
-    g = _Nodes("s_")
+    g = Graph("s_")
     net = _network(network)
     g.initializers.extend(net[0].initializer)
     y = _step(g, "window", prep, net)
@@ -152,10 +126,10 @@ def horizon_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelPr
     window = prep.window
     assert window is not None and prep.recursive, "only a model of every column recurses"
     length, rate = window.length, window.sampling_rate
-    g = _Nodes("h_")
+    g = Graph("h_")
     net = _network(network)
     g.initializers.extend(net[0].initializer)  # outer scope: the loop body reads them
-    body = _Nodes("b_")
+    body = Graph("b_")
     # Loop body: (step, condition, history) in; (condition, history, prediction) out.
     sampled = body.one(
         "Slice", "history_in", body.const(np.array([0], np.int64)),
