@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        env = {"FORECAST_STORE_DIR": folder + "/store", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env = {"FORECAST_STORE_ROOT": folder + "/store", "TF_CPP_MIN_LOG_LEVEL": "3"}
         service_app, floor_app = "service.main:create_app", "bench.floor_app:app"
         with (
             server(service_app, env, factory=True) as service,
