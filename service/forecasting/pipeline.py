@@ -18,7 +18,7 @@ from service.forecasting.metrics import Evaluation, mse
 from service.forecasting.network import Network
 from service.forecasting.scaling import Scaler
 from service.forecasting.spec import TrainSpec
-from service.forecasting.trained import Candidate, Trained
+from service.forecasting.trained import Candidate, Trained, shrunk
 from service.forecasting.training import (
     UNWATCHED,
     FitConfig,
@@ -178,9 +178,9 @@ def train_auto(
         context=context,
         test_series=test_series,
     )
-    kept = [network.spec for network in validated if network.spec is not None]
+    kept = [(n.spec, n.network_share) for n in validated if n.spec is not None]
     members: list[Trained] = []
-    for rank, candidate in enumerate(kept):
+    for rank, (candidate, share) in enumerate(kept):
         if context.cancelled():
             raise TrainingCancelled("training was cancelled while retraining the best candidates")
         # Intervals are calibrated once, on the ensemble; the time left is shared afresh by the
@@ -207,7 +207,8 @@ def train_auto(
             continue
         if member.fit.stop_reason == "cancelled":
             raise TrainingCancelled("training was cancelled while retraining the best candidates")
-        members.append(member)
+        # Shrunk towards its prior as far as its validation network was.
+        members.append(shrunk(member, share))
     if not members:
         raise TrainingDiverged("every kept candidate diverged when retrained on the whole series")
     if context.cancelled():  # before measuring all of them

@@ -6,8 +6,9 @@ both use it without importing each other."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from service.forecasting.batched import network_forward
@@ -29,6 +30,12 @@ class Candidate(BaseModel):
     seconds: float  # training and validating it
     fitting: float = Field(default=0.0, exclude=True)  # of which fitting its network
     kept: bool = False  # in the stored ensemble: its validation network, and retrained
+    network_share: float | None = Field(
+        default=None,
+        description="How much of the network's correction to its prior (the smoothing filter's "
+        "forecast, or the window's last value) the candidate keeps, chosen on the validation "
+        "origins: 1 keeps all of it, 0 forecasts with the prior alone.",
+    )
     note: str | None = None
 
     def describes(self, spec: TrainSpec) -> bool:
@@ -65,6 +72,7 @@ class Trained:
     excluded_rows: int = 0  # trained on the series less its last rows (auto's validation tail)
     timings: dict[str, float] = field(default_factory=dict)  # seconds, by part
     fitting_seconds: float | None = None  # every network's fit, candidates' too (auto)
+    network_share: float = 1.0  # auto: the share of the network's correction kept (shrunk())
 
     @property
     def train_seconds(self) -> float:
@@ -76,3 +84,30 @@ class Trained:
         networks = [self, *self.ensemble]
         members = [Forecaster(network_forward(n.network), n.preprocessing) for n in networks]
         return members[0] if len(members) == 1 else Ensemble(members)
+
+
+def corrects_a_prior(prep: Preprocessing) -> bool:
+    """Whether the network's output is a correction to a prior rather than the level itself:
+    to the window's last (or mean) value, or to what the transforms forecast (the smoothing
+    filter's forecast, the last difference's level)."""
+    return prep.window_normalization != "none" or bool(prep.transforms)
+
+
+def shrunk(trained: Trained, share: float) -> Trained:
+    """The network with its correction to the prior scaled by `share` (0: the prior alone),
+    written into its Dense head so that every serving path (Keras, ONNX, the card) serves it
+    unchanged. A prediction is prior + out * scale + offset with out = W h + b (y_scaler's
+    offset and scale); `share` times the correction is W' = share W, b' = share b + (share - 1)
+    offset / scale."""
+    if share == 1.0:
+        return trained
+    scaler = trained.preprocessing.y_scaler
+    offset = np.asarray(scaler.offset, np.float64)
+    scale = np.asarray(scaler.scale, np.float64)
+    *body, kernel, bias = trained.network.weights
+    head = (
+        (kernel * share).astype(kernel.dtype),
+        (bias * share + (share - 1.0) * offset / scale).astype(bias.dtype),
+    )
+    network = replace(trained.network, weights=(*body, *head))
+    return replace(trained, network=network, network_share=share)

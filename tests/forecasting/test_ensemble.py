@@ -3,20 +3,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.forecasting import auto, pipeline
+from service.forecasting import auto, pipeline, transforms
 from service.forecasting.batched import network_forward
 from service.forecasting.ensemble import Ensemble
+from service.forecasting.evaluation import rolling_forecasts
 from service.forecasting.inference import Forecaster
 from service.forecasting.metrics import mse
 from service.forecasting.pipeline import train_auto, train_series
 from service.forecasting.spec import TrainSpec
-from service.forecasting.trained import Trained
+from service.forecasting.trained import Trained, corrects_a_prior, shrunk
 from service.forecasting.training import (
     Progress,
     TrainingCancelled,
     TrainingContext,
     TrainingDiverged,
 )
+from service.forecasting.windowing import as_2d
 
 
 def rising(n: int, start: int = 0) -> np.ndarray:
@@ -240,3 +242,77 @@ def test_max_seconds_is_shared_by_every_training(monkeypatch: pytest.MonkeyPatch
     # The first gets half of what was left, the second all that was left after it.
     assert 600 / 2 - 60 < first <= 600 / 2
     assert 2 * first - 60 < second <= 600
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"window_normalization": "last"},
+        {"transforms": [{"type": "smoothing", "season_length": 4}]},
+    ],
+    ids=["last value", "smoothing"],
+)
+def test_a_shrunk_network_keeps_that_share_of_its_correction_to_the_prior(
+    extra: dict[str, object],
+) -> None:
+    spec = TrainSpec.model_validate(
+        {"architecture": "gru", "units": 3, "epochs": 30, "window": {"length": 5}, **extra}
+    )
+    trained = train_series(spec, rising(60))
+    assert corrects_a_prior(trained.preprocessing)
+    series = rising(30, start=60)
+    starts = [10, 15, 20]
+    whole = trained.forecaster().forecast_from(series, starts, horizon=4)
+    prior = shrunk(trained, 0.0)
+    assert prior.network_share == 0.0
+    assert trained.network_share == 1.0
+    alone = prior.forecaster().forecast_from(series, starts, horizon=4)
+    if "transforms" in extra:  # the smoothing filter's own forecast
+        expected = transforms.recurse(
+            trained.preprocessing.transforms, as_2d(series), np.asarray(starts), horizon=4,
+            back=1, step=lambda top, t: np.zeros(top.shape[1:]),
+        )  # fmt: skip
+    else:  # the last value, repeated
+        expected = np.stack([np.repeat(series[o - 1], 4)[:, None] for o in starts])
+    np.testing.assert_allclose(alone, expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(whole, alone, rtol=1e-3)
+    # One step is exactly halfway between the prior's and the whole network's.
+    half = shrunk(trained, 0.5).forecaster().forecast_from(series, starts, horizon=1)
+    np.testing.assert_allclose(half, (whole[:, :1] + alone[:, :1]) / 2, rtol=1e-5, atol=1e-5)
+
+
+def test_auto_validates_each_candidate_with_the_share_of_its_network_that_forecasts_best(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auto, "ENSEMBLE_SIZE", 2)
+    spec = TrainSpec.model_validate(
+        {"architecture": "gru", "units": 3, "epochs": 4, "transforms": "auto", "season_length": 4}
+    )
+    series = rising(80)
+    trained = train_auto(spec, series)
+    assert trained.leaderboard is not None
+    shares = {c.network_share for c in trained.leaderboard if c.validation_mse is not None}
+    assert shares <= set(auto.NETWORK_SHARES)
+    assert shares
+    # Each kept network is served with its candidate's share, retrained or not.
+    networks = [trained, *trained.ensemble]
+    kept = [c for c in trained.leaderboard if c.kept]
+    expected = [1.0 if c.network_share is None else c.network_share for c in kept * 2]
+    assert [n.network_share for n in networks] == expected
+
+
+def test_the_share_kept_is_the_one_whose_rolling_forecasts_validate_best() -> None:
+    spec = TrainSpec.model_validate(
+        {"architecture": "gru", "units": 3, "epochs": 30, "window": {"length": 5},
+         "window_normalization": "last"}
+    )  # fmt: skip
+    series = as_2d(rising(80) + np.random.default_rng(0).normal(0, 0.3, 80))
+    plan = auto.Plan(horizon=4, origins=6)
+    trained = train_series(spec, series[: -plan.tail])
+    chosen, error = auto._shrink_by_validation(trained, series, plan)
+    errors = {}
+    for share in auto.NETWORK_SHARES:
+        rolled = rolling_forecasts(shrunk(trained, share).forecaster(), series, horizon=4, count=6)
+        errors[share] = float(np.mean((rolled.actuals - rolled.forecasts) ** 2))
+    assert error == pytest.approx(min(errors.values()), rel=1e-9)
+    assert chosen.network_share == min(errors, key=lambda k: errors[k])
