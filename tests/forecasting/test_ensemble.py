@@ -261,7 +261,7 @@ def test_a_shrunk_network_keeps_that_share_of_its_correction_to_the_prior(
     trained = train_series(spec, rising(60))
     assert corrects_a_prior(trained.preprocessing)
     series = rising(30, start=60)
-    starts = [10, 15, 20]
+    starts = [16, 20, 24]  # past the smoothing warm-up and the window (min_history 15)
     whole = trained.forecaster().forecast_from(series, starts, horizon=4)
     prior = shrunk(trained, 0.0)
     assert prior.network_share == 0.0
