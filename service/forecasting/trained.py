@@ -89,8 +89,11 @@ class Trained:
 def corrects_a_prior(prep: Preprocessing) -> bool:
     """Whether the network's output is a correction to a prior rather than the level itself:
     to the window's last (or mean) value, or to what the transforms forecast (the smoothing
-    filter's forecast, the last difference's level)."""
-    return prep.window_normalization != "none" or bool(prep.transforms)
+    filter's forecast, the last difference's level). A log alone forecasts nothing: the network
+    then gives the level itself."""
+    if prep.window_normalization != "none":
+        return True
+    return any(step.type != "log" for step in prep.transforms)
 
 
 def shrunk(trained: Trained, share: float) -> Trained:
