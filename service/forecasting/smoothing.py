@@ -38,6 +38,9 @@ Trend = Literal["none", "additive", "damped"]
 # Rows of the training series the parameters are fitted on (the latest ones): enough to pin four
 # smoothing parameters down, and a bounded cost on long series.
 FIT_ROWS = 2000
+# Initial states are refitted at every row (`init_rows`) for forms with at most this many states
+# (a season of up to 58 rows); above it, once from the warm-up.
+MAX_EXPANDING_STATES = 60
 _ALPHAS = (0.02, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9, 0.99)
 _BETAS = (0.0, 0.02, 0.08, 0.2)
 _GAMMAS = (0.0, 0.05, 0.15, 0.3)
@@ -77,11 +80,18 @@ def _filter(
     *,
     season: int,
     record: np.ndarray | None = None,
+    ahead: int = 0,
+    ahead_sse: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Run the filter over y (n, columns) from initial states `init` (states, columns), rows:
     level, trend, then the season's states for t % season == 0, 1, ... Returns the one-step
-    forecasts (n, columns) and, for each row index in `record`, the states before that row."""
+    forecasts (n, columns) and, for each row index in `record`, the states before that row.
+    With `ahead`, adds to `ahead_sse` (columns,) the squared errors of the 1..ahead-step
+    forecasts from every row."""
     n, columns = y.shape
+    steps = np.arange(ahead)
+    powers = np.power.outer(np.broadcast_to(phi, (columns,)), np.arange(1, ahead + 1))
+    damping = np.cumsum(powers, axis=1).T  # (ahead, columns): phi + ... + phi^h
     level = init[0].copy()
     trend = init[1].copy()
     seasonal = init[2:].copy() if season > 1 else np.zeros((1, columns))
@@ -93,6 +103,10 @@ def _filter(
         if t in wanted:
             kept[t] = np.concatenate([level[None], trend[None], seasonal])
         j = t % slots
+        if ahead and ahead_sse is not None:
+            upto = min(ahead, n - t)
+            paths = level + damping[:upto] * trend + seasonal[(t + steps[:upto]) % slots]
+            ahead_sse += np.sum((y[t : t + upto] - paths) ** 2, axis=0)
         damped = phi * trend
         forecast = level + damped + seasonal[j]
         forecasts[t] = forecast
@@ -109,29 +123,38 @@ def _init_rows(season_length: int | None) -> int:
     return 2 + (season_length or 0)
 
 
-def initial_states(params: Params, y: np.ndarray) -> np.ndarray:
-    """(states rows, columns): least squares over the first `warmup` rows of y (n, columns)."""
-    return _initial_states_grid(
-        y[: params.warmup], np.array([params.alpha]), np.array([params.beta]),
-        np.array([params.gamma]), np.array([params.phi]), params,
-    )[:, 0, :]  # fmt: skip
+def init_rows(params: Params) -> int:
+    """Rows, at most, that the initial states of a forecast are estimated from: the forecast of
+    row t takes them from all of rows 0..t-1 up to this many. Eight rows a state, so that a short
+    series' level, trend and season are pinned down by all of its history (on 60 monthly rows
+    the warm-up's 26 rows alone left the seasonal naive forecast better than ours), and a long
+    one's by a bounded number of rows (the filter forgets its initial states anyway); only the
+    warm-up's rows when there are too many states to refit them at every row."""
+    if params.states > MAX_EXPANDING_STATES:
+        return params.warmup
+    return max(params.warmup, 8 * params.states)
 
 
-def _initial_states_grid(
+def _used(form: Params) -> list[int]:
+    """The state rows a form has: the level, the trend (if any), the season's states (if any)."""
+    return [0, *([1] if form.trend != "none" else []), *range(2, _init_rows(form.season_length))]
+
+
+def _runs(
     y: np.ndarray, alpha: np.ndarray, beta: np.ndarray, gamma: np.ndarray, phi: np.ndarray,
-    form: Params,
-) -> np.ndarray:  # fmt: skip
-    """(state rows, grid, columns): the least-squares initial states of y (w, columns) for each
-    parameter set of the grid. The one-step errors are linear in the initial states, so they are
-    y's errors from zero states less the effect of each state alone."""
-    w, columns = y.shape
+    form: Params, *, record: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """The filter over y (n, columns) from zero states, and over zero data from each used state
+    set to one, for each parameter set of a grid: every forecast and state is linear in the
+    initial states, so these runs give them for any initial states. Returns the forecasts
+    (grid, columns, n, k + 1) and, for the rows in `record`, the states before them
+    (records, state rows, grid, columns, k + 1); k is the number of used states."""
+    n, columns = y.shape
     grid = len(alpha)
     rows = _init_rows(form.season_length)
-    used = [0, *([1] if form.trend != "none" else []), *range(2, rows)]
+    used = _used(form)
     k = len(used)
-    # Columns: for each grid point and data column, the data from zero states, then each used
-    # state set to one with zero data.
-    data = np.zeros((w, grid, columns, k + 1))
+    data = np.zeros((n, grid, columns, k + 1))
     data[:, :, :, 0] = y[:, None, :]
     init = np.zeros((rows, grid, columns, k + 1))
     for c, r in enumerate(used):
@@ -140,38 +163,81 @@ def _initial_states_grid(
     a, b, g, p = (
         np.broadcast_to(v[:, None, None], shape).reshape(-1) for v in (alpha, beta, gamma, phi)
     )
-    forecasts, _ = _filter(
-        data.reshape(w, -1), a, b, g, p, init.reshape(rows, -1), season=form.season_length or 1
-    )
-    forecasts = forecasts.reshape(w, grid, columns, k + 1).transpose(1, 2, 0, 3)
-    residual = y.T[None] - forecasts[..., 0]  # (grid, columns, w)
-    effect = forecasts[..., 1:]  # (grid, columns, w, k)
-    # Least squares for every grid point at once; the pseudo-inverse takes the level/season
-    # trade-off (a constant moved between them changes no forecast) by the smallest states.
-    solution = np.einsum("gckw,gcw->gck", np.linalg.pinv(effect), residual)
-    out = np.zeros((rows, grid, columns))
-    out[used] = solution.transpose(2, 0, 1)
+    forecasts, kept = _filter(
+        data.reshape(n, -1), a, b, g, p, init.reshape(rows, -1),
+        season=form.season_length or 1, record=record,
+    )  # fmt: skip
+    forecasts = forecasts.reshape(n, grid, columns, k + 1).transpose(1, 2, 0, 3)
+    # (The filter keeps one seasonal row, all zeros, for a form with no season.)
+    states = np.stack(kept).reshape(len(kept), -1, grid, columns, k + 1) if kept else None
+    return forecasts, states
+
+
+def _solve(forecasts: np.ndarray, y: np.ndarray, upto: int) -> np.ndarray:
+    """(grid, columns, k): the least-squares initial states from rows 0..upto-1, given the runs'
+    forecasts (grid, columns, n, k + 1) and y (n, columns). The pseudo-inverse takes the
+    level/season trade-off (a constant moved between them changes no forecast) by the smallest
+    states."""
+    residual = y[:upto].T[None] - forecasts[:, :, :upto, 0]  # (grid, columns, upto)
+    effect = forecasts[:, :, :upto, 1:]  # (grid, columns, upto, k)
+    return np.einsum("gckw,gcw->gck", np.linalg.pinv(effect), residual)
+
+
+def _initial_states_grid(
+    y: np.ndarray, alpha: np.ndarray, beta: np.ndarray, gamma: np.ndarray, phi: np.ndarray,
+    form: Params,
+) -> np.ndarray:  # fmt: skip
+    """(state rows, grid, columns): the least-squares initial states of y (w, columns) for each
+    parameter set of the grid."""
+    forecasts, _ = _runs(y, alpha, beta, gamma, phi, form)
+    solution = _solve(forecasts, y, len(y))
+    out = np.zeros((_init_rows(form.season_length), len(alpha), y.shape[1]))
+    out[_used(form)] = solution.transpose(2, 0, 1)
     return out
 
 
+def initial_states(params: Params, y: np.ndarray) -> np.ndarray:
+    """(states rows, columns): least squares over the first `init_rows` rows of y (n, columns)."""
+    return _initial_states_grid(y[: init_rows(params)], *_arrays(params), params)[:, 0, :]
+
+
+def _arrays(params: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.array([v]) for v in (params.alpha, params.beta, params.gamma, params.phi))  # type: ignore[return-value]
+
+
+def _inits(params: Params, forecasts: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), columns, k): for each row t, the initial states least squares gives from rows
+    0..t-1 (from at most `init_rows` of them)."""
+    upto = np.minimum(rows, init_rows(params))
+    distinct, back = np.unique(upto, return_inverse=True)
+    solved = np.stack([_solve(forecasts, y, int(u))[0] for u in distinct])
+    return solved[back.reshape(-1)]
+
+
 def one_step(params: Params, y: np.ndarray) -> np.ndarray:
-    """(n, columns): the filter's forecast of each row from the rows before it (NaN within the
-    warm-up, whose rows estimated the initial states)."""
-    forecasts, _ = _filter(
-        y, params.alpha, params.beta, params.gamma, params.phi, initial_states(params, y),
-        season=params.season_length or 1,
-    )  # fmt: skip
-    forecasts[: params.warmup] = np.nan
-    return forecasts
+    """(n, columns): the filter's forecast of each row t from the rows before it, its initial
+    states fitted to them too (NaN within the warm-up, too few rows to fit them)."""
+    n = len(y)
+    out = np.full(y.shape, np.nan)
+    if n <= params.warmup:
+        return out
+    forecasts, _ = _runs(y, *_arrays(params), params)  # (1, columns, n, k + 1)
+    rows = np.arange(params.warmup, n)
+    inits = _inits(params, forecasts, y, rows)  # (rows, columns, k)
+    runs = forecasts[0].transpose(1, 0, 2)[rows]  # (rows, columns, k + 1)
+    out[rows] = runs[..., 0] + np.einsum("rck,rck->rc", runs[..., 1:], inits)
+    return out
 
 
 def states_at(params: Params, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
-    """(origins, state rows, columns): the filter's states just before each origin row."""
-    _, kept = _filter(
-        y[: int(origins.max())], params.alpha, params.beta, params.gamma, params.phi,
-        initial_states(params, y), season=params.season_length or 1, record=origins,
-    )  # fmt: skip
-    return np.stack(kept)
+    """(origins, state rows, columns): the filter's states just before each origin row, from
+    initial states fitted to the rows before it (as `one_step` forecasts that row)."""
+    last = int(origins.max())
+    forecasts, kept = _runs(y[:last], *_arrays(params), params, record=origins)
+    assert kept is not None
+    inits = _inits(params, forecasts, y[:last], origins)  # (origins, columns, k)
+    runs = kept[:, :, 0]  # (origins, state rows, columns, k + 1)
+    return runs[..., 0] + np.einsum("orck,ock->orc", runs[..., 1:], inits)
 
 
 class Recursion:
@@ -200,28 +266,53 @@ class Recursion:
         return value
 
 
-def fit(y: np.ndarray, *, season_length: int | None, trend: Trend | Literal["auto"]) -> Params:
-    """The parameters minimising one-step squared errors after the warm-up, for the trend form
-    given, or for the form with the lowest AICc. y is one column (n,)."""
+def fit(
+    y: np.ndarray, *, season_length: int | None, trend: Trend | Literal["auto"],
+    horizon: int | None = None,
+) -> Params:  # fmt: skip
+    """The parameters minimising the squared errors of the 1..horizon-step forecasts from every
+    row (a season's, or 10, by default), for the trend form given, or (trend auto) for the form
+    with the lowest AICc when fitted to its one-step errors, as AutoETS chooses: the trend form,
+    and the season kept or left out. y is one column (n,). Leaving it out was measured on
+    bench/accuracy.py's seasonal series (the smoothing forecast alone over the best statistical
+    model's holdout MSE, geometric mean): 1.52 to 1.40 (quarterly_trend-s0 5.5 to 1.8).
+
+    Multi-step errors, as R's forecast::ets offers (`opt.crit = "amse"`): the network's prior is
+    forecast many steps ahead, and parameters fitted to one-step errors chase the noise of a
+    short series (a trend that turns with every point): on bench/accuracy.py's series, the
+    smoothing forecast alone over the best statistical model's holdout MSE, geometric mean,
+    went from 1.66 to 1.46 (short_monthly-s0 10.3 to 1.5, austres 6.9 to 2.3, airpassengers 3.9
+    to 0.8)."""
     y = np.asarray(y, dtype=np.float64)[-FIT_ROWS:]
-    forms: list[Trend] = ["none", "additive", "damped"] if trend == "auto" else [trend]
-    fitted = [_fit_form(y, season_length, form) for form in forms]
-    return min(fitted, key=lambda f: f[1])[0]
+    ahead = horizon if horizon is not None else season_length or 10
+    ahead = max(1, min(ahead, len(y) // 4))
+    if trend != "auto":
+        return _fit_form(y, season_length, trend, ahead)[0]
+    seasons = [season_length, None] if season_length else [None]
+    fitted = [
+        _fit_form(y, season, form, 1)
+        for season in seasons
+        for form in ("none", "additive", "damped")
+    ]
+    chosen = min(fitted, key=lambda f: f[1])[0]
+    return _fit_form(y, chosen.season_length, chosen.trend, ahead)[0]
 
 
-def _fit_form(y: np.ndarray, season_length: int | None, trend: Trend) -> tuple[Params, float]:
+def _fit_form(
+    y: np.ndarray, season_length: int | None, trend: Trend, ahead: int
+) -> tuple[Params, float]:
+    """The form's parameters fitted to the 1..ahead-step errors, and the AICc of the one-step
+    errors (a likelihood only when ahead is 1: the form is chosen by those fits)."""
     warm = warmup_rows(trend, season_length, len(y))
     form = Params(trend, season_length, 0.0, 0.0, 0.0, 1.0, warm)
     grid = _grid(trend, season_length)
-    sse = _sse(y, grid, form)
-    best = grid[int(np.argmin(sse))]
+    best = grid[int(np.argmin(_sse(y, grid, form, ahead)))]
     fine = _refine(best, trend, season_length)
-    sse_fine = _sse(y, fine, form)
-    best = fine[int(np.argmin(sse_fine))]
-    value = float(np.min(sse_fine))
+    sse = _sse(y, fine, form, ahead)
+    best = fine[int(np.argmin(sse))]
     alpha, beta, gamma, phi = (float(v) for v in best)
     params = Params(trend, season_length, alpha, beta, gamma, phi, warm)
-    return params, _aicc(value, rows=len(y) - warm, free=_free(params))
+    return params, _aicc(float(np.min(sse)), rows=len(y), free=_free(params))
 
 
 def _grid(trend: Trend, season_length: int | None) -> np.ndarray:
@@ -253,17 +344,26 @@ def _refine(best: np.ndarray, trend: Trend, season_length: int | None) -> np.nda
     return np.array(points) if points else best[None]
 
 
-def _sse(y: np.ndarray, grid: np.ndarray, form: Params) -> np.ndarray:
-    """Sum of squared one-step errors after the warm-up, for each parameter set of the grid."""
+def _sse(y: np.ndarray, grid: np.ndarray, form: Params, ahead: int) -> np.ndarray:
+    """For each parameter set of the grid, the sum of squared errors of the 1..ahead-step
+    forecasts from every row, with the initial states least squares fits (to the one-step
+    errors) on the first `init_rows` rows. With ahead 1, what AutoETS minimises (its likelihood
+    with the initial states estimated, for additive errors)."""
     column = y[:, None]
     alpha, beta, gamma, phi = (grid[:, i] for i in range(4))
-    init = _initial_states_grid(column[: form.warmup], alpha, beta, gamma, phi, form)[:, :, 0]
-    forecasts, _ = _filter(
-        np.repeat(column, len(grid), axis=1), alpha, beta, gamma, phi, init,
-        season=form.season_length or 1,
-    )  # fmt: skip
-    errors = (column - forecasts)[form.warmup :]
-    sse = np.sum(errors**2, axis=0)
+    forecasts, _ = _runs(column, alpha, beta, gamma, phi, form)  # (grid, 1, n, k + 1)
+    solution = _solve(forecasts, column, min(len(y), init_rows(form)))  # (grid, 1, k)
+    if ahead == 1:
+        fitted = forecasts[..., 0] + np.einsum("gcnk,gck->gcn", forecasts[..., 1:], solution)
+        sse = np.sum((column.T[None] - fitted) ** 2, axis=(1, 2))
+    else:
+        init = np.zeros((_init_rows(form.season_length), len(grid)))
+        init[_used(form)] = solution[:, 0].T
+        sse = np.zeros(len(grid))
+        _filter(
+            np.repeat(column, len(grid), axis=1), alpha, beta, gamma, phi, init,
+            season=form.season_length or 1, ahead=ahead, ahead_sse=sse,
+        )  # fmt: skip
     return np.where(np.isfinite(sse), sse, np.inf)
 
 

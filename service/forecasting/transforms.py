@@ -30,6 +30,10 @@ class Fitted(BaseModel):
     gamma: float
     phi: float
     warmup: int = Field(description="Rows each series' initial states are estimated from.")
+    seasonal: bool = Field(
+        default=True,
+        description="whether the season_length's season was kept (trend auto: by AICc)",
+    )
 
 
 class Transform(BaseModel):
@@ -77,9 +81,8 @@ class Transform(BaseModel):
     def params(self) -> smoothing.Params:
         assert self.fitted is not None, "a smoothing step is fitted before it is applied"
         f = self.fitted
-        return smoothing.Params(
-            f.trend, self.season_length, f.alpha, f.beta, f.gamma, f.phi, f.warmup
-        )
+        season = self.season_length if f.seasonal else None
+        return smoothing.Params(f.trend, season, f.alpha, f.beta, f.gamma, f.phi, f.warmup)
 
     def fit(self, below: np.ndarray) -> Transform:
         """This step with its parameters fitted to the level below (the training series')."""
@@ -87,8 +90,9 @@ class Transform(BaseModel):
             return self
         p = smoothing.fit(below[:, 0], season_length=self.season_length, trend=self.trend)
         fitted = Fitted(
-            trend=p.trend, alpha=p.alpha, beta=p.beta, gamma=p.gamma, phi=p.phi, warmup=p.warmup
-        )
+            trend=p.trend, alpha=p.alpha, beta=p.beta, gamma=p.gamma, phi=p.phi, warmup=p.warmup,
+            seasonal=p.season_length is not None,
+        )  # fmt: skip
         return self.model_copy(update={"fitted": fitted})
 
     def apply(self, x: np.ndarray) -> np.ndarray:

@@ -48,13 +48,15 @@ def test_inverting_the_true_last_level_gives_back_the_series(chain: list[Transfo
 @pytest.mark.parametrize("chain", CHAINS.values(), ids=CHAINS.keys())
 def test_recursing_on_true_values_rebuilds_the_future(chain: list[Transform]) -> None:
     """The recursive path, from several origins at once: each predicted last-level value is
-    carried down every level (here the true values, so the forecasts are the series)."""
-    y = growing_seasonal(150)
+    carried down every level (here the true values, so the forecasts are the series). The
+    origins are past the smoothing's `init_rows`, where its initial states no longer move with
+    the origin."""
+    y = growing_seasonal(260)
     truth = transforms.levels(chain, y)[-1]
-    origins = np.array([100, 110, 120])
+    origins = np.array([200, 210, 220])
     forecasts = transforms.recurse(
         chain,
-        y[:120],
+        y[:220],
         origins,
         horizon=30,
         back=1,
