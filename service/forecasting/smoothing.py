@@ -15,14 +15,17 @@ after a `log`, the smoothing is multiplicative in the original units.
     update     l_t = l_{t-1} + phi b_{t-1} + alpha e_t;  b_t = phi b_{t-1} + beta e_t;
                s_t = s_{t-m} + gamma e_t
 
-The initial states come from the first `warmup` rows of whatever series the filter runs over, by
-least squares (the one-step errors are linear in them), and nothing else: a value is filtered
-only from what came before it, so innovations, one-step predictions and forecasts never see the
-future. The parameters are fitted on the training series by a coarse-to-fine grid over
-(alpha, beta, gamma, phi), all candidates filtered at once as numpy columns: tens of
-milliseconds a series, where statsmodels' optimiser takes 0.3-1.5 s per model form here, and the
-filter must run in the API process, which has no statsmodels. The trend form (none, additive,
-damped) is chosen by AICc, as statsforecast's AutoETS chooses.
+The initial states of the forecast of row t come from the rows before it (all of them, up to
+`init_rows`), by least squares: the one-step errors are linear in them, so one filter run over
+the data and one over each state alone give every row's forecast for any initial states. A value
+is filtered only from what came before it, so innovations, one-step predictions and forecasts
+never see the future; the first `warmup` rows get no forecast. The parameters are fitted on the
+training series by a coarse-to-fine grid over (alpha, beta, gamma, phi), all candidates
+filtered at once as numpy columns, to the squared errors of the 1..h-step forecasts from every
+row (h a season): tens of milliseconds a series, where statsmodels' optimiser takes 0.3-1.5 s
+per model form here, and the filter must run in the API process, which has no statsmodels. The
+trend form (none, additive, damped) and whether to keep the season are chosen by AICc, as
+statsforecast's AutoETS chooses.
 """
 
 from __future__ import annotations
@@ -33,14 +36,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 Trend = Literal["none", "additive", "damped"]
 # Rows of the training series the parameters are fitted on (the latest ones): enough to pin four
 # smoothing parameters down, and a bounded cost on long series.
 FIT_ROWS = 2000
 # Initial states are refitted at every row (`init_rows`) for forms with at most this many states
-# (a season of up to 58 rows); above it, once from the warm-up.
-MAX_EXPANDING_STATES = 60
+# (a season of up to 28 rows: hourly, daily, monthly, quarterly data); above it (weekly), once
+# from the warm-up: refitting 54 states costs seconds a fit.
+MAX_EXPANDING_STATES = 30
+# Singular values of the normal equations below this share of the largest are taken as zero (the
+# level/season trade-off is exactly singular; the normal equations square the rest's spread).
+PINV_RCOND = 1e-10
+_BLAS = ThreadpoolController()
 _ALPHAS = (0.02, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9, 0.99)
 _BETAS = (0.0, 0.02, 0.08, 0.2)
 _GAMMAS = (0.0, 0.05, 0.15, 0.3)
@@ -140,47 +149,71 @@ def _used(form: Params) -> list[int]:
     return [0, *([1] if form.trend != "none" else []), *range(2, _init_rows(form.season_length))]
 
 
+@dataclass(frozen=True)
+class _Runs:
+    """The filter over the data from zero states (`base`), and over zero data from each used
+    state set to one (`effect`: the same for every data column), for each parameter set of a
+    grid. Every forecast and state is linear in the initial states, so these give them for any
+    initial states: base + effect @ states."""
+
+    base: np.ndarray  # (grid, columns, n) one-step forecasts
+    effect: np.ndarray  # (grid, n, k), k the number of used states
+    base_states: np.ndarray | None  # (records, state rows, grid, columns): before each record
+    effect_states: np.ndarray | None  # (records, state rows, grid, k)
+
+
 def _runs(
     y: np.ndarray, alpha: np.ndarray, beta: np.ndarray, gamma: np.ndarray, phi: np.ndarray,
     form: Params, *, record: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
-    """The filter over y (n, columns) from zero states, and over zero data from each used state
-    set to one, for each parameter set of a grid: every forecast and state is linear in the
-    initial states, so these runs give them for any initial states. Returns the forecasts
-    (grid, columns, n, k + 1) and, for the rows in `record`, the states before them
-    (records, state rows, grid, columns, k + 1); k is the number of used states."""
+) -> _Runs:  # fmt: skip
+    """The filter's runs over y (n, columns) for each parameter set (arrays of the grid's
+    length), with the states before each row in `record`."""
     n, columns = y.shape
     grid = len(alpha)
     rows = _init_rows(form.season_length)
     used = _used(form)
     k = len(used)
-    data = np.zeros((n, grid, columns, k + 1))
-    data[:, :, :, 0] = y[:, None, :]
-    init = np.zeros((rows, grid, columns, k + 1))
+    width = columns + k
+    data = np.zeros((n, grid, width))
+    data[:, :, :columns] = y[:, None, :]
+    init = np.zeros((rows, grid, width))
     for c, r in enumerate(used):
-        init[r, :, :, c + 1] = 1.0
-    shape = (grid, columns, k + 1)
+        init[r, :, columns + c] = 1.0
     a, b, g, p = (
-        np.broadcast_to(v[:, None, None], shape).reshape(-1) for v in (alpha, beta, gamma, phi)
+        np.broadcast_to(v[:, None], (grid, width)).reshape(-1) for v in (alpha, beta, gamma, phi)
     )
     forecasts, kept = _filter(
         data.reshape(n, -1), a, b, g, p, init.reshape(rows, -1),
         season=form.season_length or 1, record=record,
     )  # fmt: skip
-    forecasts = forecasts.reshape(n, grid, columns, k + 1).transpose(1, 2, 0, 3)
+    forecasts = forecasts.reshape(n, grid, width)
+    base = forecasts[:, :, :columns].transpose(1, 2, 0)
+    effect = forecasts[:, :, columns:].transpose(1, 0, 2)
+    if not kept:
+        return _Runs(base, effect, None, None)
     # (The filter keeps one seasonal row, all zeros, for a form with no season.)
-    states = np.stack(kept).reshape(len(kept), -1, grid, columns, k + 1) if kept else None
-    return forecasts, states
+    states = np.stack(kept).reshape(len(kept), -1, grid, width)
+    return _Runs(base, effect, states[..., :columns], states[..., columns:])
 
 
-def _solve(forecasts: np.ndarray, y: np.ndarray, upto: int) -> np.ndarray:
-    """(grid, columns, k): the least-squares initial states from rows 0..upto-1, given the runs'
-    forecasts (grid, columns, n, k + 1) and y (n, columns). The pseudo-inverse takes the
-    level/season trade-off (a constant moved between them changes no forecast) by the smallest
-    states."""
-    residual = y[:upto].T[None] - forecasts[:, :, :upto, 0]  # (grid, columns, upto)
-    effect = forecasts[:, :, :upto, 1:]  # (grid, columns, upto, k)
-    return np.einsum("gckw,gcw->gck", np.linalg.pinv(effect), residual)
+def _solve(runs: _Runs, y: np.ndarray, upto: int) -> np.ndarray:
+    """(grid, columns, k): the least-squares initial states from rows 0..upto-1 of y
+    (n, columns), by the normal equations (k x k, a few states: much cheaper than decomposing
+    the rows). The pseudo-inverse takes the level/season trade-off (a constant moved between
+    them changes no forecast) by the smallest states."""
+    residual = y[:upto].T[None] - runs.base[:, :, :upto]  # (grid, columns, upto)
+    effect = runs.effect[:, :upto]  # (grid, upto, k)
+    gram = np.einsum("gwk,gwj->gkj", effect, effect)
+    moment = np.einsum("gwk,gcw->gck", effect, residual)
+    return np.einsum("gkj,gcj->gck", _pinv(gram), moment)
+
+
+def _pinv(gram: np.ndarray) -> np.ndarray:
+    """Pseudo-inverses of a stack of small symmetric matrices, on one BLAS thread: OpenBLAS
+    threads on many small matrices at once fight each other on a busy machine (384 of 54 x 54
+    took 8.1 s with two threads under load, 0.6 s with one)."""
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return np.linalg.pinv(gram, rcond=PINV_RCOND, hermitian=True)
 
 
 def _initial_states_grid(
@@ -189,8 +222,7 @@ def _initial_states_grid(
 ) -> np.ndarray:  # fmt: skip
     """(state rows, grid, columns): the least-squares initial states of y (w, columns) for each
     parameter set of the grid."""
-    forecasts, _ = _runs(y, alpha, beta, gamma, phi, form)
-    solution = _solve(forecasts, y, len(y))
+    solution = _solve(_runs(y, alpha, beta, gamma, phi, form), y, len(y))
     out = np.zeros((_init_rows(form.season_length), len(alpha), y.shape[1]))
     out[_used(form)] = solution.transpose(2, 0, 1)
     return out
@@ -205,12 +237,20 @@ def _arrays(params: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return tuple(np.array([v]) for v in (params.alpha, params.beta, params.gamma, params.phi))  # type: ignore[return-value]
 
 
-def _inits(params: Params, forecasts: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _inits(params: Params, runs: _Runs, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(len(rows), columns, k): for each row t, the initial states least squares gives from rows
-    0..t-1 (from at most `init_rows` of them)."""
+    0..t-1 (from at most `init_rows` of them), solved from the running sums of the normal
+    equations, all rows at once."""
     upto = np.minimum(rows, init_rows(params))
+    top = int(upto.max())
+    residual = y[:top] - runs.base[0, :, :top].T  # (top, columns)
+    effect = runs.effect[0, :top]  # (top, k)
+    gram = np.cumsum(np.einsum("tk,tj->tkj", effect, effect), axis=0)
+    moment = np.cumsum(np.einsum("tk,tc->tck", effect, residual), axis=0)
+    # Row u - 1 of the running sums holds rows 0..u-1. The pseudo-inverse takes the
+    # level/season trade-off by the smallest states, as `_solve` does.
     distinct, back = np.unique(upto, return_inverse=True)
-    solved = np.stack([_solve(forecasts, y, int(u))[0] for u in distinct])
+    solved = np.einsum("rkj,rcj->rck", _pinv(gram[distinct - 1]), moment[distinct - 1])
     return solved[back.reshape(-1)]
 
 
@@ -221,11 +261,10 @@ def one_step(params: Params, y: np.ndarray) -> np.ndarray:
     out = np.full(y.shape, np.nan)
     if n <= params.warmup:
         return out
-    forecasts, _ = _runs(y, *_arrays(params), params)  # (1, columns, n, k + 1)
+    runs = _runs(y, *_arrays(params), params)
     rows = np.arange(params.warmup, n)
-    inits = _inits(params, forecasts, y, rows)  # (rows, columns, k)
-    runs = forecasts[0].transpose(1, 0, 2)[rows]  # (rows, columns, k + 1)
-    out[rows] = runs[..., 0] + np.einsum("rck,rck->rc", runs[..., 1:], inits)
+    inits = _inits(params, runs, y, rows)  # (rows, columns, k)
+    out[rows] = runs.base[0][:, rows].T + np.einsum("rk,rck->rc", runs.effect[0][rows], inits)
     return out
 
 
@@ -233,11 +272,11 @@ def states_at(params: Params, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
     """(origins, state rows, columns): the filter's states just before each origin row, from
     initial states fitted to the rows before it (as `one_step` forecasts that row)."""
     last = int(origins.max())
-    forecasts, kept = _runs(y[:last], *_arrays(params), params, record=origins)
-    assert kept is not None
-    inits = _inits(params, forecasts, y[:last], origins)  # (origins, columns, k)
-    runs = kept[:, :, 0]  # (origins, state rows, columns, k + 1)
-    return runs[..., 0] + np.einsum("orck,ock->orc", runs[..., 1:], inits)
+    runs = _runs(y[:last], *_arrays(params), params, record=origins)
+    assert runs.base_states is not None and runs.effect_states is not None
+    inits = _inits(params, runs, y[:last], origins)  # (origins, columns, k)
+    base, effect = runs.base_states[:, :, 0], runs.effect_states[:, :, 0]
+    return base + np.einsum("osk,ock->osc", effect, inits)
 
 
 class Recursion:
@@ -351,19 +390,13 @@ def _sse(y: np.ndarray, grid: np.ndarray, form: Params, ahead: int) -> np.ndarra
     with the initial states estimated, for additive errors)."""
     column = y[:, None]
     alpha, beta, gamma, phi = (grid[:, i] for i in range(4))
-    forecasts, _ = _runs(column, alpha, beta, gamma, phi, form)  # (grid, 1, n, k + 1)
-    solution = _solve(forecasts, column, min(len(y), init_rows(form)))  # (grid, 1, k)
-    if ahead == 1:
-        fitted = forecasts[..., 0] + np.einsum("gcnk,gck->gcn", forecasts[..., 1:], solution)
-        sse = np.sum((column.T[None] - fitted) ** 2, axis=(1, 2))
-    else:
-        init = np.zeros((_init_rows(form.season_length), len(grid)))
-        init[_used(form)] = solution[:, 0].T
-        sse = np.zeros(len(grid))
-        _filter(
-            np.repeat(column, len(grid), axis=1), alpha, beta, gamma, phi, init,
-            season=form.season_length or 1, ahead=ahead, ahead_sse=sse,
-        )  # fmt: skip
+    init = _initial_states_grid(column[: init_rows(form)], alpha, beta, gamma, phi, form)[:, :, 0]
+    total = np.zeros(len(grid))
+    forecasts, _ = _filter(
+        np.repeat(column, len(grid), axis=1), alpha, beta, gamma, phi, init,
+        season=form.season_length or 1, ahead=ahead if ahead > 1 else 0, ahead_sse=total,
+    )  # fmt: skip
+    sse = total if ahead > 1 else np.sum((column - forecasts) ** 2, axis=0)
     return np.where(np.isfinite(sse), sse, np.inf)
 
 
