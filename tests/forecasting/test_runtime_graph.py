@@ -10,10 +10,11 @@ import pytest
 
 from service.forecasting.batched import network_forward
 from service.forecasting.ensemble import Ensemble
+from service.forecasting.fused import Joint, horizon_model
 from service.forecasting.inference import Forecaster
 from service.forecasting.onnx_graph import network_onnx
 from service.forecasting.pipeline import train_series
-from service.forecasting.runtime_graph import Joint, horizon_model, step_model
+from service.forecasting.runtime_graph import step_model
 from service.forecasting.spec import TrainSpec
 from service.forecasting.trained import Trained
 
@@ -112,12 +113,22 @@ def test_an_ensemble_in_one_call_equals_its_members_averaged() -> None:
 
 def test_the_horizon_graph_is_one_loop_around_the_network() -> None:
     trained = train_series(SPECS["lstm"], SERIES)
-    loop = horizon_model(network_onnx(trained.network), trained.preprocessing)
+    loop = horizon_model([network_onnx(trained.network)], [trained.preprocessing])
     assert [n.op_type for n in loop.graph.node].count("Loop") == 1
     body = next(n for n in loop.graph.node if n.op_type == "Loop").attribute[0].g
     assert "LSTM" in [n.op_type for n in body.node]
     step = step_model(network_onnx(trained.network), trained.preprocessing)
     onnx.checker.check_model(step)
+
+
+def test_an_ensemble_horizon_is_one_loop_running_every_member() -> None:
+    members = [train_series(SPECS[name], SERIES) for name in ("gru", "mean, sampled")]
+    loop = horizon_model(
+        [network_onnx(m.network) for m in members], [m.preprocessing for m in members]
+    )
+    assert [n.op_type for n in loop.graph.node].count("Loop") == 1
+    body = next(n for n in loop.graph.node if n.op_type == "Loop").attribute[0].g
+    assert [n.op_type for n in body.node].count("GRU") == 2
 
 
 def test_a_network_at_another_opset_is_refused_so_it_is_served_alone() -> None:
