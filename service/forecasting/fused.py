@@ -34,6 +34,8 @@ from service.forecasting.runtime_graph import (
     step_model,
 )
 
+Net = tuple[onnx.GraphProto, str, str]  # a network's graph, its input and its output
+
 
 def _int64(*values: int) -> np.ndarray:
     return np.array(values, np.int64)
@@ -45,53 +47,122 @@ def horizon_model(networks: list[onnx.ModelProto], preps: list[Preprocessing]) -
     forecast of its last level."""
     assert all(p.window is not None and p.recursive for p in preps), "members that recurse"
     g, body = Graph("h_"), Graph("b_")
-    carried_in, carried_out, predictions = [], [], []
+    carried_in: list[onnx.ValueInfoProto] = []
+    carried_out: list[onnx.ValueInfoProto] = []
+    scanned: list[onnx.ValueInfoProto] = []
     for k, (network, prep) in enumerate(zip(networks, preps, strict=True)):
-        assert prep.window is not None
-        length, rate = prep.window.length, prep.window.sampling_rate
         graph = _prefixed(network.graph, f"m{k}_net_")
         g.initializers.extend(graph.initializer)  # outer scope: the loop body reads them
-        history = f"m{k}_history_in"
-        sampled = body.one(
-            "Slice", history, body.const(_int64(0)), body.const(_int64(length)),
-            body.const(_int64(1)), body.const(_int64(rate)),
-        )  # fmt: skip
-        y = _step(body, sampled, prep, (graph, graph.input[0].name, graph.output[0].name))
-        rest = body.one(
-            "Slice", history, body.const(_int64(1)), body.const(_int64(length)),
-            body.const(_int64(1)),
-        )  # fmt: skip
-        appended = body.one("Unsqueeze", y, body.const(_int64(1)))
-        body.one("Concat", rest, appended, out=f"m{k}_history_out", axis=1)
-        predictions.append(body.one("Unsqueeze", y, body.const(_int64(0))))
-        carried_in.append(_double(history, "origins", length, prep.features))
-        carried_out.append(_double(f"m{k}_history_out", "origins", length, prep.features))
-    body.one("Concat", *predictions, out="predictions", axis=0)
+        net = (graph, graph.input[0].name, graph.output[0].name)
+        if _scaled(prep):
+            y, kind = _scaled_step(body, f"m{k}_", prep, net), TensorProto.FLOAT
+        else:
+            y, kind = _double_step(body, f"m{k}_", prep, net), TensorProto.DOUBLE
+        length = prep.window.length if prep.window else 0
+        for names, suffix in ((carried_in, "_history_in"), (carried_out, "_history_out")):
+            names.append(
+                helper.make_tensor_value_info(
+                    f"m{k}{suffix}", kind, ["origins", length, prep.features]
+                )
+            )
+        body.one("Identity", y, out=f"m{k}_step")
+        scanned.append(
+            helper.make_tensor_value_info(f"m{k}_step", kind, ["origins", prep.features])
+        )
     body.one("Identity", "cond_in", out="cond_out")
-    features = preps[0].features
     loop_body = helper.make_graph(
         body.nodes, "steps",
         [helper.make_tensor_value_info("i", TensorProto.INT64, []),
          helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []), *carried_in],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), *carried_out,
-         _double("predictions", len(preps), "origins", features)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), *carried_out, *scanned],
         body.initializers,
     )  # fmt: skip
-    histories = [f"m{k}_history" for k in range(len(preps))]
+    histories = [_history(g, f"m{k}_history", p) for k, p in enumerate(preps)]
     lasts = [g.name("last") for _ in preps]
+    steps = [g.name("steps") for _ in preps]
     true = g.const(np.array(True))
     g.nodes.append(
-        helper.make_node("Loop", ["horizon", true, *histories], [*lasts, "steps"], body=loop_body)
+        helper.make_node("Loop", ["horizon", true, *histories], [*lasts, *steps], body=loop_body)
     )
-    g.one("Transpose", "steps", out="forecast", perm=[1, 2, 0, 3])
+    forecasts = []
+    for prep, out in zip(preps, steps, strict=True):  # (horizon, origins, features) each
+        if _scaled(prep):
+            out = _unscaled(g, out, prep)
+        moved = g.one("Transpose", out, perm=[1, 0, 2])
+        forecasts.append(g.one("Unsqueeze", moved, g.const(_int64(0))))
+    g.one("Concat", *forecasts, out="forecast", axis=0)
+    features = preps[0].features
     inputs = [
-        *(_double(name, "origins", p.window.length if p.window else 0, features)
-          for name, p in zip(histories, preps, strict=True)),
+        *(_double(f"m{k}_history", "origins", p.window.length if p.window else 0, features)
+          for k, p in enumerate(preps)),
         helper.make_tensor_value_info("horizon", TensorProto.INT64, []),
     ]  # fmt: skip
     outputs = [_double("forecast", len(preps), "origins", "horizon", features)]
     opsets = [_opsets(n) for n in networks]
     return _model(g, inputs, outputs, opsets[0])
+
+
+def _scaled(prep: Preprocessing) -> bool:
+    """Whether a member's recursion can run in its scaled float32 units: with no window
+    normalisation and the targets scaled as the inputs, a prediction goes back into the window
+    as the network gave it (as `Forecaster._forecast_scaled` does), and the scaling, its
+    inverse and both casts leave the loop (six nodes of about fifteen a step)."""
+    x, y = prep.x_scaler, prep.y_scaler
+    return prep.window_normalization == "none" and (x.offset, x.scale) == (y.offset, y.scale)
+
+
+def _scaled_step(body: Graph, prefix: str, prep: Preprocessing, net: Net) -> str:
+    """The network's output (origins, features) float32; the window advanced with it."""
+    history = f"{prefix}history_in"
+    graph, net_in, net_out = net
+    body.one("Identity", _sampled(body, history, prep), out=net_in)
+    body.nodes.extend(graph.node)
+    _append(body, history, net_out, prep, f"{prefix}history_out")
+    return net_out
+
+
+def _double_step(body: Graph, prefix: str, prep: Preprocessing, net: Net) -> str:
+    """The prediction (origins, features) float64, as Forecaster.predict makes it."""
+    history = f"{prefix}history_in"
+    y = _step(body, _sampled(body, history, prep), prep, net)
+    _append(body, history, y, prep, f"{prefix}history_out")
+    return y
+
+
+def _sampled(body: Graph, history: str, prep: Preprocessing) -> str:
+    assert prep.window is not None
+    if prep.window.sampling_rate == 1:
+        return history  # the whole window
+    return body.one(
+        "Slice", history, body.const(_int64(0)), body.const(_int64(prep.window.length)),
+        body.const(_int64(1)), body.const(_int64(prep.window.sampling_rate)),
+    )  # fmt: skip
+
+
+def _append(body: Graph, history: str, y: str, prep: Preprocessing, out: str) -> None:
+    """The window less its first row, with `y` as its last."""
+    assert prep.window is not None
+    rest = body.one(
+        "Slice", history, body.const(_int64(1)), body.const(_int64(prep.window.length)),
+        body.const(_int64(1)),
+    )  # fmt: skip
+    appended = body.one("Unsqueeze", y, body.const(_int64(1)))
+    body.one("Concat", rest, appended, out=out, axis=1)
+
+
+def _history(g: Graph, name: str, prep: Preprocessing) -> str:
+    """The loop's first window: the input as given, or scaled to float32 for a scaled member."""
+    if not _scaled(prep):
+        return name
+    x = g.one("Sub", name, g.const(np.asarray(prep.x_scaler.offset, np.float64)))
+    x = g.one("Div", x, g.const(np.asarray(prep.x_scaler.scale, np.float64)))
+    return g.one("Cast", x, to=TensorProto.FLOAT)
+
+
+def _unscaled(g: Graph, steps: str, prep: Preprocessing) -> str:
+    y = g.one("Cast", steps, to=TensorProto.DOUBLE)
+    y = g.one("Mul", y, g.const(np.asarray(prep.y_scaler.scale, np.float64)))
+    return g.one("Add", y, g.const(np.asarray(prep.y_scaler.offset, np.float64)))
 
 
 class Joint:
