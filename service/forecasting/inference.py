@@ -150,15 +150,19 @@ class Forecaster:
             return self.unrolled(data, starts, ahead)
         if not self.prep.transforms and self.prep.window_normalization == "none":
             return self._forecast_scaled(data, starts, horizon=horizon)
+        return self.unrolled(data, starts, self._ahead_top(data, starts, horizon=horizon))
+
+    def _ahead_top(self, data: np.ndarray, starts: np.ndarray, *, horizon: int) -> np.ndarray:
+        """(origins, horizon, features): the last level's recursion, one model call per step;
+        the levels below are undone afterwards, for the whole horizon at once."""
+        window = self.prep.window
+        assert window is not None
         length, rate = window.length, window.sampling_rate
-        return transforms.recurse(
-            self.prep.transforms,
-            data,
-            starts,
-            horizon=horizon,
-            back=length,
-            step=lambda top, t: self.predict(top[t - length : t : rate].swapaxes(0, 1)),
-        )
+        room = np.zeros((len(starts), horizon, self.prep.features))
+        buffer = np.concatenate([self.history(data, starts), room], axis=1)
+        for h in range(horizon):
+            buffer[:, length + h] = self.predict(buffer[:, h : h + length : rate])
+        return buffer[:, length:]
 
     def history(self, data: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """(origins, length, features): the last level's `length` rows before each origin,
