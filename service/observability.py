@@ -3,12 +3,13 @@ Prometheus metrics at /metrics (requests, latency, training jobs, model cache, s
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,7 +114,20 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
     for key, value in headers:
         if key == _ID_HEADER and _SAFE_ID.fullmatch(value.decode("latin-1")):
             return value
-    return uuid.uuid4().hex.encode()
+    return b"%s%016x" % (_ID_PREFIX, next(_ID_COUNTER))
+
+
+# Ids made here: 32 hex digits as uuid4's, a random prefix per process (drawn again in a forked
+# child) and a counter, without uuid4's system call and object per request (4% of a one-window
+# forecast's samples under py-spy).
+def _new_id_source() -> None:
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX, _ID_COUNTER = secrets.token_hex(8).encode(), itertools.count(1)
+
+
+_ID_PREFIX, _ID_COUNTER = b"", itertools.count(1)
+_new_id_source()
+os.register_at_fork(after_in_child=_new_id_source)
 
 
 def _log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:

@@ -20,7 +20,7 @@ from service.forecasting.metrics import Evaluation
 from service.forecasting.windowing import as_2d
 
 if TYPE_CHECKING:
-    from service.forecasting.runtime_graph import Joint
+    from service.forecasting.fused import Joint
 
 
 class SeriesForecaster(Protocol):
@@ -47,7 +47,7 @@ class Ensemble:
     """The mean of its members' predictions. Every member forecasts the same columns of the same
     series; the first member's preprocessing describes the ensemble's inputs and outputs.
 
-    `joint`, when given, runs every member in one runtime call (runtime_graph.py) for batches of
+    `joint`, when given, runs every member in one runtime call (fused.py) for batches of
     fewer than `joint_below` windows, and for every recursive forecast."""
 
     def __init__(

@@ -22,7 +22,7 @@ from service.forecasting.windowing import as_2d
 if TYPE_CHECKING:
     import keras
 
-    from service.forecasting.runtime_graph import Joint
+    from service.forecasting.fused import Joint
 
 
 def window_reference(inputs: np.ndarray, how: str) -> np.ndarray | None:
@@ -47,7 +47,7 @@ class Windows:
 
 class Forecaster:
     """`joint`, when given, serves this network's whole steps and horizons in one runtime call
-    each (runtime_graph.py), for batches of fewer than `joint_below` windows; `forward` serves
+    each (fused.py), for batches of fewer than `joint_below` windows; `forward` serves
     the rest."""
 
     def __init__(
@@ -150,15 +150,19 @@ class Forecaster:
             return self.unrolled(data, starts, ahead)
         if not self.prep.transforms and self.prep.window_normalization == "none":
             return self._forecast_scaled(data, starts, horizon=horizon)
+        return self.unrolled(data, starts, self._ahead_top(data, starts, horizon=horizon))
+
+    def _ahead_top(self, data: np.ndarray, starts: np.ndarray, *, horizon: int) -> np.ndarray:
+        """(origins, horizon, features): the last level's recursion, one model call per step;
+        the levels below are undone afterwards, for the whole horizon at once."""
+        window = self.prep.window
+        assert window is not None
         length, rate = window.length, window.sampling_rate
-        return transforms.recurse(
-            self.prep.transforms,
-            data,
-            starts,
-            horizon=horizon,
-            back=length,
-            step=lambda top, t: self.predict(top[t - length : t : rate].swapaxes(0, 1)),
-        )
+        room = np.zeros((len(starts), horizon, self.prep.features))
+        buffer = np.concatenate([self.history(data, starts), room], axis=1)
+        for h in range(horizon):
+            buffer[:, length + h] = self.predict(buffer[:, h : h + length : rate])
+        return buffer[:, length:]
 
     def history(self, data: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """(origins, length, features): the last level's `length` rows before each origin,
@@ -169,16 +173,8 @@ class Forecaster:
 
     def unrolled(self, data: np.ndarray, starts: np.ndarray, ahead: np.ndarray) -> np.ndarray:
         """A recursive forecast of the last level (origins, horizon, features), computed in one
-        call, carried down the transforms as `forecast_from` carries each step (the last level
-        never reads the ones below, so nothing changes by doing it afterwards)."""
-        if not self.prep.transforms:
-            return ahead
-        assert self.prep.window is not None
-        back = max(self.prep.window.length, transforms.memory(self.prep.transforms))
-        return transforms.recurse(
-            self.prep.transforms, data, starts, horizon=ahead.shape[1], back=back,
-            step=lambda top, t: ahead[:, t - back],
-        )  # fmt: skip
+        call, carried down the transforms in a few array operations (transforms.unroll)."""
+        return transforms.unroll(self.prep.transforms, data, starts, ahead)
 
     def _forecast_scaled(self, data: np.ndarray, starts: np.ndarray, *, horizon: int) -> np.ndarray:
         """The same recursion, all in scaled units (the targets' scaler is the inputs' when

@@ -4,15 +4,13 @@ answers a whole request.
 - `step_model`: windows in the units the model sees before normalisation (a series' last
   transform level), the prediction out in the same units: the window normalisation, the scaling
   and their inverses inside the graph, in float64 as `Forecaster.predict` does them.
-- `horizon_model`: the last `length` rows before each origin in, `horizon` recursive steps out,
-  each prediction appended to the window it came from: an ONNX `Loop` around the step, where
-  `Forecaster.forecast_from` made one runtime call per step with numpy work between calls.
 - `joint_model`: several such models side by side in one graph (the members of an ensemble):
   one call runs them all.
 
-The series transforms stay outside: the top level's recursion never reads the levels below it,
-so they are inverted afterwards, in numpy, exactly as before (the smoothing transform's state
-included). Any network graph works, the fused one from onnx_graph.py or Keras' export.
+The recursive horizon (one `Loop` around every member's step) is fused.py's. The series
+transforms stay outside: the top level's recursion never reads the levels below it, so they are
+inverted afterwards (transforms.unroll). Any network graph works, the fused one from
+onnx_graph.py or Keras' export.
 """
 
 from __future__ import annotations
@@ -120,56 +118,6 @@ def step_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelProto
     return _model(g, inputs, [_double("prediction", "batch", prep.outputs)], _opsets(network))
 
 
-def horizon_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelProto:
-    """ "history" (origins, length, features) float64, the last `length` rows before each origin,
-    and "horizon" (int64 scalar) in; "forecast" (origins, horizon, features) out."""
-    window = prep.window
-    assert window is not None and prep.recursive, "only a model of every column recurses"
-    length, rate = window.length, window.sampling_rate
-    g = Graph("h_")
-    net = _network(network)
-    g.initializers.extend(net[0].initializer)  # outer scope: the loop body reads them
-    body = Graph("b_")
-    # Loop body: (step, condition, history) in; (condition, history, prediction) out.
-    sampled = body.one(
-        "Slice", "history_in", body.const(np.array([0], np.int64)),
-        body.const(np.array([length], np.int64)), body.const(np.array([1], np.int64)),
-        body.const(np.array([rate], np.int64)),
-    )  # fmt: skip
-    y = _step(body, sampled, prep, net)
-    body.one("Identity", y, out="prediction")
-    rest = body.one(
-        "Slice", "history_in", body.const(np.array([1], np.int64)),
-        body.const(np.array([length], np.int64)), body.const(np.array([1], np.int64)),
-    )  # fmt: skip
-    appended = body.one("Unsqueeze", y, body.const(np.array([1], np.int64)))
-    body.one("Concat", rest, appended, out="history_out", axis=1)
-    body.one("Identity", "cond_in", out="cond_out")
-    loop_body = helper.make_graph(
-        body.nodes, "step",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
-         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         _double("history_in", "origins", length, prep.features)],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-         _double("history_out", "origins", length, prep.features),
-         _double("prediction", "origins", prep.features)],
-        body.initializers,
-    )  # fmt: skip
-    true = g.const(np.array(True))
-    g.nodes.append(
-        helper.make_node(
-            "Loop", ["horizon", true, "history"], ["h_last", "h_steps"], body=loop_body
-        )
-    )
-    g.one("Transpose", "h_steps", out="forecast", perm=[1, 0, 2])
-    inputs = [
-        _double("history", "origins", length, prep.features),
-        helper.make_tensor_value_info("horizon", TensorProto.INT64, []),
-    ]
-    outputs = [_double("forecast", "origins", "horizon", prep.features)]
-    return _model(g, inputs, outputs, _opsets(network))
-
-
 def joint_model(models: list[onnx.ModelProto]) -> onnx.ModelProto:
     """Several models in one graph, member k's inputs and outputs prefixed `m{k}_`."""
     nodes, inits, inputs, outputs = [], [], [], []
@@ -184,43 +132,6 @@ def joint_model(models: list[onnx.ModelProto]) -> onnx.ModelProto:
     proto.ir_version = 8
     onnx.checker.check_model(proto)
     return proto
-
-
-class Joint:
-    """Networks served together through the graphs above: one ONNX Runtime call runs every
-    member's step (or whole horizon) on its own windows. A single network is a joint of one."""
-
-    def __init__(self, networks: list[onnx.ModelProto], preps: list[Preprocessing]) -> None:
-        self.members = len(networks)
-        steps = [step_model(n, p) for n, p in zip(networks, preps, strict=True)]
-        self._step = _session(steps[0] if len(steps) == 1 else joint_model(steps))
-        self._ahead = None
-        if all(p.recursive and p.window is not None for p in preps):
-            loops = [horizon_model(n, p) for n, p in zip(networks, preps, strict=True)]
-            self._ahead = _session(loops[0] if len(loops) == 1 else joint_model(loops))
-
-    @property
-    def recursive(self) -> bool:
-        return self._ahead is not None
-
-    def step(self, windows: list[np.ndarray]) -> list[np.ndarray]:
-        """Each member's predictions (batch, outputs) for its windows, in their units."""
-        feeds = {self._name(k, "window"): w for k, w in enumerate(windows)}
-        return list(self._step.run(None, feeds))
-
-    def ahead(self, histories: list[np.ndarray], horizon: int) -> list[np.ndarray]:
-        """Each member's `horizon` recursive steps (origins, horizon, features) from the last
-        `length` rows before each origin (origins, length, features)."""
-        assert self._ahead is not None, "only models of every column recurse"
-        steps = np.array(horizon, np.int64)
-        feeds: dict[str, np.ndarray] = {}
-        for k, history in enumerate(histories):
-            feeds[self._name(k, "history")] = np.ascontiguousarray(history, np.float64)
-            feeds[self._name(k, "horizon")] = steps
-        return list(self._ahead.run(None, feeds))
-
-    def _name(self, k: int, name: str) -> str:
-        return name if self.members == 1 else f"m{k}_{name}"
 
 
 def _session(proto: onnx.ModelProto) -> Any:

@@ -30,6 +30,7 @@ statsforecast's AutoETS chooses.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -54,6 +55,14 @@ _ALPHAS = (0.02, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9, 0.99)
 _BETAS = (0.0, 0.02, 0.08, 0.2)
 _GAMMAS = (0.0, 0.05, 0.15, 0.3)
 _PHIS = (0.85, 0.93, 0.98)
+# Serving: the filter is linear in the series (its initial states are a least-squares fit, its
+# updates linear in the states), so one-step forecasts, the states at an origin and a recursive
+# forecast are matrices applied to the series, computed once by filtering unit vectors and
+# kept (at most `MAPS` of each kind). A 200-row series: one product instead of 200 Python steps
+# of a few numpy calls each. Longer series than `MAP_ROWS` are filtered row by row (a map holds
+# rows x rows floats).
+MAP_ROWS = 512
+MAPS = 64
 
 
 @dataclass(frozen=True)
@@ -257,6 +266,18 @@ def _inits(params: Params, runs: _Runs, y: np.ndarray, rows: np.ndarray) -> np.n
 def one_step(params: Params, y: np.ndarray) -> np.ndarray:
     """(n, columns): the filter's forecast of each row t from the rows before it, its initial
     states fitted to them too (NaN within the warm-up, too few rows to fit them)."""
+    if len(y) <= MAP_ROWS and np.isfinite(y).all():
+        return _one_step_map(params, len(y)) @ y
+    return _one_step_filtered(params, y)
+
+
+@functools.lru_cache(maxsize=MAPS)
+def _one_step_map(params: Params, n: int) -> np.ndarray:
+    """(n, n): row t maps a series to its one-step forecast of row t."""
+    return _one_step_filtered(params, np.eye(n))
+
+
+def _one_step_filtered(params: Params, y: np.ndarray) -> np.ndarray:
     n = len(y)
     out = np.full(y.shape, np.nan)
     if n <= params.warmup:
@@ -271,6 +292,20 @@ def one_step(params: Params, y: np.ndarray) -> np.ndarray:
 def states_at(params: Params, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
     """(origins, state rows, columns): the filter's states just before each origin row, from
     initial states fitted to the rows before it (as `one_step` forecasts that row)."""
+    end = int(origins.max())
+    if end <= MAP_ROWS and np.isfinite(y[:end]).all():
+        maps = _states_map(params, tuple(int(o) for o in origins))  # (origins, rows, end)
+        return np.einsum("osn,nc->osc", maps, y[:end])
+    return _states_filtered(params, y, origins)
+
+
+@functools.lru_cache(maxsize=MAPS)
+def _states_map(params: Params, origins: tuple[int, ...]) -> np.ndarray:
+    """(origins, state rows, max origin): the states before each origin as maps of the series."""
+    return _states_filtered(params, np.eye(max(origins)), np.asarray(origins))
+
+
+def _states_filtered(params: Params, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
     last = int(origins.max())
     runs = _runs(y[:last], *_arrays(params), params, record=origins)
     assert runs.base_states is not None and runs.effect_states is not None
@@ -303,6 +338,40 @@ class Recursion:
         self.trend = damped + p.beta * innovation
         self.t = self.t + 1
         return value
+
+
+def ahead(
+    params: Params, states: np.ndarray, origins: np.ndarray, innovations: np.ndarray
+) -> np.ndarray:
+    """(origins, horizon, columns): the values a `Recursion` from `states` gives, step by step,
+    for the innovations (origins, horizon, columns), as one product per season phase."""
+    horizon = innovations.shape[1]
+    phases = origins % params.season_length if params.season_length else np.zeros_like(origins)
+    out = np.empty_like(innovations, dtype=np.float64)
+    for phase in np.unique(phases):
+        at = phases == phase
+        maps = _ahead_map(params, horizon, int(phase), states.shape[1])
+        rows = states.shape[1]
+        out[at] = np.einsum("hs,osc->ohc", maps[:, :rows], states[at]) + np.einsum(
+            "hj,ojc->ohc", maps[:, rows:], innovations[at]
+        )
+    return out
+
+
+@functools.lru_cache(maxsize=MAPS)
+def _ahead_map(params: Params, horizon: int, phase: int, rows: int) -> np.ndarray:
+    """(horizon, rows + horizon): each step's value as a map of the states and the innovations,
+    from a `Recursion` run on unit states and unit innovations side by side."""
+    basis = rows + horizon
+    states = np.zeros((basis, rows, 1))
+    states[np.arange(rows), np.arange(rows), 0] = 1.0
+    recursion = Recursion(params, states, np.full(basis, phase))
+    out = np.empty((horizon, basis))
+    for h in range(horizon):
+        innovation = np.zeros((basis, 1))
+        innovation[rows + h] = 1.0
+        out[h] = recursion.next_value(innovation)[:, 0]
+    return out
 
 
 def fit(

@@ -135,6 +135,30 @@ class Transform(BaseModel):
             return smoothing.Recursion(self.params, states, origins).next_value
         return lambda value, t: self.invert(value, buffer, t)
 
+    def unrolled(self, values: np.ndarray, below: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """The level below over a whole horizon (origins, horizon, columns) from this level's
+        values there and the level below's actual values before each origin: what `recursion`
+        gives step by step, as a few array operations (cumulative sums, the smoothing's maps)."""
+        if self.type == "log":
+            return np.exp(values)
+        if self.type == "smoothing":
+            states = smoothing.states_at(self.params, below, origins)
+            return smoothing.ahead(self.params, states, origins, values)
+        last = below[origins - 1][:, None]  # (origins, 1, columns)
+        if self.type == "difference" and self.order == 1:
+            return last + np.cumsum(values, axis=1)
+        if self.type == "difference":
+            slope = last - below[origins - 2][:, None]
+            return last + np.cumsum(slope + np.cumsum(values, axis=1), axis=1)
+        m = self.lag  # below[t] = below[t - m] + value: a cumulative sum per phase of the season
+        origins_, horizon, columns = values.shape
+        seasons = -(-horizon // m)
+        padded = np.zeros((origins_, seasons * m, columns))
+        padded[:, :horizon] = values
+        sums = np.cumsum(padded.reshape(origins_, seasons, m, columns), axis=1)
+        base = below[origins[:, None] + np.arange(-m, 0)[None, :]]  # (origins, m, columns)
+        return (sums + base[:, None]).reshape(origins_, seasons * m, columns)[:, :horizon]
+
     @property
     def memory(self) -> int:
         """Rows of the level below that inverting one value reads (from the buffer)."""
@@ -225,3 +249,17 @@ def recurse(
             value = inverses[k](value, t)
             buffers[k][t] = value
     return buffers[0][back:].swapaxes(0, 1)
+
+
+def unroll(
+    chain: list[Transform], series: np.ndarray, origins: np.ndarray, top: np.ndarray
+) -> np.ndarray:
+    """(origins, horizon, columns) in original units: the last level's recursive forecast `top`
+    (origins, horizon, columns) from each origin carried down every level at once, as `recurse`
+    carries it step by step (the last level never reads the ones below, so the order of the
+    work changes nothing)."""
+    known = levels(chain, series)
+    value = top
+    for k in range(len(chain) - 1, -1, -1):
+        value = chain[k].unrolled(value, known[k], origins)
+    return value

@@ -26,7 +26,7 @@ from service.store.card import ModelCard
 from service.store.local import BATCHED_FILE, MODEL_FILE, ONNX_FILE, ModelStore
 
 if TYPE_CHECKING:
-    from service.forecasting.runtime_graph import Joint
+    from service.forecasting.fused import Joint
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _joint(folders: list[Path], card: ModelCard, name: str, version: int) -> Joi
     (each network served alone, as exactly) when a network's graph cannot be wrapped."""
     import onnx
 
-    from service.forecasting.runtime_graph import Joint
+    from service.forecasting.fused import Joint
 
     try:
         networks = [onnx.load(folder / ONNX_FILE) for folder in folders]

@@ -1,4 +1,5 @@
-"""The one-call graphs (runtime_graph.py) give the answers of the step-by-step path: one-step
+"""The one-call graphs (runtime_graph.py, fused.py) and the numpy path give Keras' answers, made
+step by step as before (one `predict` a step, each transform undone step by step): one-step
 predictions, recursive horizons from one origin and from many, and ensembles, for every preset,
 an explicit stack, each window normalisation and each transform (smoothing's included)."""
 
@@ -8,12 +9,14 @@ import numpy as np
 import onnx
 import pytest
 
+from service.forecasting import transforms
 from service.forecasting.batched import network_forward
 from service.forecasting.ensemble import Ensemble
-from service.forecasting.inference import Forecaster
+from service.forecasting.fused import Joint, horizon_model
+from service.forecasting.inference import Forecaster, keras_forward
 from service.forecasting.onnx_graph import network_onnx
 from service.forecasting.pipeline import train_series
-from service.forecasting.runtime_graph import Joint, horizon_model, step_model
+from service.forecasting.runtime_graph import step_model
 from service.forecasting.spec import TrainSpec
 from service.forecasting.trained import Trained
 
@@ -60,13 +63,27 @@ SPECS = {
 }
 
 
-def served(trained: Trained) -> tuple[Forecaster, Forecaster]:
-    """The network as the step-by-step path serves it, and with its one-call graphs."""
+Served = tuple[Forecaster, Forecaster, Forecaster]
+
+
+def served(trained: Trained) -> Served:
+    """The network through Keras (the reference), the numpy pass, and the one-call graphs."""
     forward = network_forward(trained.network)
     joint = Joint([network_onnx(trained.network)], [trained.preprocessing])
-    return Forecaster(forward, trained.preprocessing), Forecaster(
-        forward, trained.preprocessing, joint
-    )
+    prep = trained.preprocessing
+    keras = Forecaster(keras_forward(trained.network.keras_model()), prep)
+    return keras, Forecaster(forward, prep), Forecaster(forward, prep, joint)
+
+
+def stepped(keras: Forecaster, origins: list[int], horizon: int) -> np.ndarray:
+    """Keras' recursive forecast as it was served: one `predict` a step, each level undone
+    after each step (transforms.recurse)."""
+    assert keras.prep.window is not None
+    length, rate = keras.prep.window.length, keras.prep.window.sampling_rate
+    return transforms.recurse(
+        keras.prep.transforms, SERIES[:, None], np.asarray(origins), horizon=horizon,
+        back=length, step=lambda top, t: keras.predict(top[t - length : t : rate].swapaxes(0, 1)),
+    )  # fmt: skip
 
 
 def close(a: np.ndarray, b: np.ndarray) -> None:
@@ -75,49 +92,57 @@ def close(a: np.ndarray, b: np.ndarray) -> None:
 
 
 @pytest.fixture(scope="module", params=list(SPECS))
-def pair(request: pytest.FixtureRequest) -> tuple[Forecaster, Forecaster]:
+def three(request: pytest.FixtureRequest) -> Served:
     return served(train_series(SPECS[request.param], SERIES))
 
 
-def test_one_step_predictions_equal_the_step_by_step_path(
-    pair: tuple[Forecaster, Forecaster],
-) -> None:
-    plain, joint = pair
-    close(joint.evaluate(SERIES).predictions, plain.evaluate(SERIES).predictions)
+def test_one_step_predictions_equal_keras(three: Served) -> None:
+    keras, plain, joint = three
     one = SERIES[: joint.min_history + 1]
-    close(joint.evaluate(one).predictions, plain.evaluate(one).predictions)
+    for path in (plain, joint):
+        close(path.evaluate(SERIES).predictions, keras.evaluate(SERIES).predictions)
+        close(path.evaluate(one).predictions, keras.evaluate(one).predictions)
 
 
-def test_horizons_equal_the_step_by_step_path(pair: tuple[Forecaster, Forecaster]) -> None:
-    plain, joint = pair
-    close(joint.forecast(SERIES, horizon=40), plain.forecast(SERIES, horizon=40))
+def test_horizons_equal_keras_step_by_step(three: Served) -> None:
+    keras, plain, joint = three
     origins = list(range(joint.min_history, 80, 3))
-    close(
-        joint.forecast_from(SERIES, origins, horizon=10),
-        plain.forecast_from(SERIES, origins, horizon=10),
-    )
+    for path in (plain, joint):
+        close(path.forecast(SERIES, horizon=40), stepped(keras, [len(SERIES)], 40)[0])
+        close(path.forecast_from(SERIES, origins, horizon=10), stepped(keras, origins, 10))
 
 
-def test_an_ensemble_in_one_call_equals_its_members_averaged() -> None:
+def test_an_ensemble_in_one_call_equals_its_members_keras_answers_averaged() -> None:
     members = [train_series(SPECS[name], SERIES) for name in ("lstm", "log, smoothing", "dense")]
-    pairs = [served(m) for m in members]
-    plain = Ensemble([p for p, _ in pairs])
+    trios = [served(m) for m in members]
+    keras = Ensemble([k for k, _, _ in trios])
     joint = Joint([network_onnx(m.network) for m in members], [m.preprocessing for m in members])
-    together = Ensemble([p for p, _ in pairs], joint)
-    close(together.forecast(SERIES, horizon=30), plain.forecast(SERIES, horizon=30))
-    close(together.evaluate(SERIES).predictions, plain.evaluate(SERIES).predictions)
-    windows = plain.members[0].windows(SERIES).inputs[:3]
-    close(together.predict(windows), plain.predict(windows))
+    together = Ensemble([p for _, p, _ in trios], joint)
+    expected = np.mean([stepped(k, [len(SERIES)], 30)[0] for k, _, _ in trios], axis=0)
+    close(together.forecast(SERIES, horizon=30), expected)
+    close(together.evaluate(SERIES).predictions, keras.evaluate(SERIES).predictions)
+    windows = keras.members[0].windows(SERIES).inputs[:3]
+    close(together.predict(windows), keras.predict(windows))
 
 
 def test_the_horizon_graph_is_one_loop_around_the_network() -> None:
     trained = train_series(SPECS["lstm"], SERIES)
-    loop = horizon_model(network_onnx(trained.network), trained.preprocessing)
+    loop = horizon_model([network_onnx(trained.network)], [trained.preprocessing])
     assert [n.op_type for n in loop.graph.node].count("Loop") == 1
     body = next(n for n in loop.graph.node if n.op_type == "Loop").attribute[0].g
     assert "LSTM" in [n.op_type for n in body.node]
     step = step_model(network_onnx(trained.network), trained.preprocessing)
     onnx.checker.check_model(step)
+
+
+def test_an_ensemble_horizon_is_one_loop_running_every_member() -> None:
+    members = [train_series(SPECS[name], SERIES) for name in ("gru", "mean, sampled")]
+    loop = horizon_model(
+        [network_onnx(m.network) for m in members], [m.preprocessing for m in members]
+    )
+    assert [n.op_type for n in loop.graph.node].count("Loop") == 1
+    body = next(n for n in loop.graph.node if n.op_type == "Loop").attribute[0].g
+    assert [n.op_type for n in body.node].count("GRU") == 2
 
 
 def test_a_network_at_another_opset_is_refused_so_it_is_served_alone() -> None:

@@ -176,6 +176,22 @@ def test_smoothing_goes_first_or_right_after_a_log() -> None:
         Transform(type="log", trend="damped")
 
 
+@pytest.mark.parametrize("trend", ["none", "additive", "damped"])
+def test_the_served_maps_equal_filtering_row_by_row(trend: smoothing.Trend) -> None:
+    y = seasonal_line(120, noise=0.5)[:, None]
+    p = params(trend=trend, phi=0.9 if trend == "damped" else 1.0)
+    np.testing.assert_allclose(smoothing.one_step(p, y), smoothing._one_step_filtered(p, y))
+    origins = np.array([40, 77, 120])
+    states = smoothing._states_filtered(p, y, origins)
+    np.testing.assert_allclose(smoothing.states_at(p, y, origins), states, rtol=1e-9, atol=1e-9)
+    innovations = np.random.default_rng(0).normal(size=(3, 25, 1))
+    recursion = smoothing.Recursion(p, states, origins)
+    stepped = np.stack([recursion.next_value(innovations[:, h]) for h in range(25)], axis=1)
+    np.testing.assert_allclose(smoothing.ahead(p, states, origins, innovations), stepped)
+    long = seasonal_line(smoothing.MAP_ROWS + 20, noise=0.5)[:, None]  # filtered row by row
+    np.testing.assert_allclose(smoothing.one_step(p, long)[:120], smoothing.one_step(p, long[:120]))
+
+
 def _multi_step_sse(p: smoothing.Params, y: np.ndarray, ahead: int) -> float:
     """The squared errors of the 1..ahead-step forecasts from every row, by a plain loop."""
     init = smoothing.initial_states(p, y[:, None])[:, 0]

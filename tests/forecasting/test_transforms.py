@@ -116,3 +116,17 @@ def test_window_normalisation_round_trips(how: str) -> None:
     window = series[:5].reshape(1, 5, 1)
     shifted = forecaster.predict(window + 50.0) - forecaster.predict(window)
     assert shifted[0, 0] == pytest.approx(50.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("chain", CHAINS.values(), ids=CHAINS.keys())
+def test_unrolling_a_horizon_at_once_equals_recursing_step_by_step(
+    chain: list[Transform],
+) -> None:
+    y = growing_seasonal(150)
+    origins = np.array([100, 107, 120])
+    top = np.random.default_rng(1).normal(0, 0.05, (3, 30, 1))
+    back = max(1, transforms.memory(chain))
+    stepped = transforms.recurse(
+        chain, y[:120], origins, horizon=30, back=back, step=lambda _, t: top[:, t - back]
+    )
+    np.testing.assert_allclose(transforms.unroll(chain, y[:120], origins, top), stepped, rtol=1e-9)
