@@ -99,7 +99,7 @@ def test_data_forms_are_one_of() -> None:
     ("path", "allow"),
     [
         ("/models/demo", "DELETE, GET"),
-        ("/models/demo/versions/1", "DELETE, GET"),
+        ("/models/demo/versions/1", "DELETE, GET, PATCH"),
         ("/jobs/abc", "DELETE, GET"),
         ("/train", "POST"),
     ],
