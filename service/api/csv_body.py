@@ -36,7 +36,8 @@ def csv_body(*, fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
     columns = {
         "timestamp_column": {
             "type": "string",
-            "description": "CSV only: the column of ISO 8601 timestamps (else undated).",
+            "description": "CSV only: the column of ISO 8601 timestamps. Default: the first "
+            "column when its first cell is not a number, else none (undated).",
         },
         "value_columns": {
             "type": "string",
@@ -71,7 +72,7 @@ def csv_to_json(body: bytes, query: QueryParams) -> dict[str, Any]:
     if reserved := _RESERVED & fields.keys():
         _fail(f"{sorted(reserved)[0]} comes in the CSV body, not as a query parameter")
     header, rows = _read(body)
-    timestamp = query.get("timestamp_column")
+    timestamp = query.get("timestamp_column") or _dates_first(header, rows)
     values = _value_columns(header, query.get("value_columns"), timestamp)
     if timestamp is not None:
         fields["timestamps"] = [row[header.index(timestamp)] for row in rows]
@@ -105,6 +106,15 @@ def _read(body: bytes) -> tuple[list[str], list[list[str]]]:
     return header, lines[1:]
 
 
+def _dates_first(header: list[str], rows: list[list[str]]) -> str | None:
+    """The first column, when its first cell is not a number: timestamps, as CSVs have them."""
+    try:
+        float(rows[0][0])
+    except ValueError:
+        return header[0] if rows[0][0].strip() and len(header) > 1 else None
+    return None
+
+
 def _value_columns(header: list[str], asked: str | None, timestamp: str | None) -> list[str]:
     if timestamp is not None and timestamp not in header:
         _fail(f"timestamp_column {timestamp!r} is not a column of the CSV (it has {header})")
@@ -130,7 +140,8 @@ def _cell(row: list[str], index: int, name: str, column: int) -> float | None:
 
 
 def _fail(message: str) -> NoReturn:
-    raise RequestValidationError([{"loc": ("body", "csv"), "msg": message, "type": "csv"}])
+    # A rule beyond the schema (which can only say "a string"), as a model validator's is.
+    raise RequestValidationError([{"loc": ("body", "csv"), "msg": message, "type": "value_error"}])
 
 
 class CsvRoute(JsonRoute):

@@ -42,7 +42,12 @@ def get_version(model: VersionDep, store: StoreDep) -> VersionPublic:
     return _public(store.stored_version(name, version), store)
 
 
-@router.patch("/{name}/versions/{version}", response_model=VersionPublic, dependencies=[Write])
+@router.patch(
+    "/{name}/versions/{version}",
+    response_model=VersionPublic,
+    dependencies=[Write],
+    responses=errors(400),
+)
 def update_notes(model: VersionDep, notes: NotesUpdate, store: StoreDep) -> VersionPublic:
     """Change a version's description or tags (the fields given; the others stay)."""
     name, version = model
@@ -65,7 +70,12 @@ def download_version(model: VersionDep, store: StoreDep) -> Response:
     return Response(store.archive(name, version), media_type="application/zip", headers=headers)
 
 
-@router.put("/{name}/aliases/{alias}", response_model=AliasPublic, dependencies=[Write])
+@router.put(
+    "/{name}/aliases/{alias}",
+    response_model=AliasPublic,
+    dependencies=[Write],
+    responses=errors(400),
+)
 def set_alias(
     name: ModelDep, alias: AliasPath, target: AliasUpdate, store: StoreDep
 ) -> AliasPublic:
