@@ -68,7 +68,9 @@ def is_csv(content_type: str | None) -> bool:
 
 def csv_to_json(body: bytes, query: QueryParams) -> dict[str, Any]:
     """The JSON body a CSV body and its query parameters stand for."""
-    fields = {k: _query_value(k, v) for k, v in query.items() if k not in _COLUMNS}
+    fields = {k: _query_value(k, v) for k, v in query.items() if k not in _COLUMNS and v}
+    if "model_name" not in fields:
+        _fail("a text/csv body needs the `model_name` query parameter")
     if reserved := _RESERVED & fields.keys():
         _fail(f"{sorted(reserved)[0]} comes in the CSV body, not as a query parameter")
     header, rows = _read(body)
@@ -85,10 +87,20 @@ def csv_to_json(body: bytes, query: QueryParams) -> dict[str, Any]:
 def _query_value(name: str, value: str) -> Any:
     if name in _TEXT:
         return value
+    if name == "levels":  # 80,95 or [80,95]
+        try:
+            return [float(v) for v in value.strip("[]").split(",")]
+        except ValueError:
+            _fail(f"levels {value!r}: give percentages separated by commas, e.g. 80,95")
     try:
-        return json.loads(value)
+        parsed = json.loads(value)
     except ValueError:
+        if name == "spec":
+            _fail(f"spec is not JSON: {value[:80]!r}")
         return value
+    if name == "spec" and not isinstance(parsed, dict):
+        _fail('spec is a JSON object, e.g. {"window": {"length": 12}}')
+    return parsed
 
 
 def _read(body: bytes) -> tuple[list[str], list[list[str]]]:

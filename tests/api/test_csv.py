@@ -47,7 +47,7 @@ def test_train_on_a_csv(csv_model: dict[str, Any]) -> None:
 def test_forecast_a_csv_gives_what_the_json_gives(
     client: TestClient, csv_model: dict[str, Any]
 ) -> None:
-    params = {"model_name": "from-csv", "timestamp_column": "month", "horizon": 3, "levels": "[80]"}
+    params = {"model_name": "from-csv", "timestamp_column": "month", "horizon": 3, "levels": "80"}
     response = client.post("/forecast", params=params, content=table(sine(10)), headers=CSV)
     assert response.status_code == 200, response.text
     body = {"model_name": "from-csv", "series": sine(10), "horizon": 3, "levels": [80]}

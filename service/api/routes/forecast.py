@@ -9,15 +9,23 @@ from service.api.deps import CacheDep, SettingsDep, StoreDep
 from service.api.responses import errors
 from service.api.security import Read
 from service.schemas.forecast import ForecastRequest, ForecastResult
+from service.store.names import ALIAS_PATTERN, MODEL_NAME_PATTERN
 from service.usecases import forecasting
 
 router = APIRouter(tags=["forecast"], route_class=CsvRoute)
 
 _CSV_FIELDS: dict[str, dict[str, Any]] = {
-    "model_name": {"type": "string"},
-    "version": {"type": "string", "description": "CSV only: a version number or an alias."},
+    "model_name": {"type": "string", "pattern": MODEL_NAME_PATTERN},
+    "version": {
+        "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": ALIAS_PATTERN}],
+        "description": "CSV only: a version number or an alias.",
+    },
     "horizon": {"type": "integer", "minimum": 0},
-    "levels": {"type": "string", "description": "CSV only: a JSON list, e.g. [80,95]."},
+    "levels": {
+        "type": "string",
+        "pattern": r"^[1-9][0-9]?(\.[0-9]{1,3})?(,[1-9][0-9]?(\.[0-9]{1,3})?){0,9}$",
+        "description": "CSV only: percentages separated by commas, e.g. 80,95.",
+    },
     "stride": {"type": "integer", "minimum": 1},
     "freq": {"type": "string"},
 }

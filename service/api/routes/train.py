@@ -11,16 +11,17 @@ from service.api.responses import errors
 from service.api.security import Write
 from service.schemas.jobs import JobAccepted
 from service.schemas.train import TrainRequest, TrainResult
+from service.store.names import MODEL_NAME_PATTERN
 from service.usecases import training
 
 router = APIRouter(tags=["train"], route_class=CsvRoute)
 
 _CSV_FIELDS: dict[str, dict[str, Any]] = {
-    "model_name": {"type": "string"},
+    "model_name": {"type": "string", "pattern": MODEL_NAME_PATTERN},
     "spec": {"type": "string", "description": 'CSV only: the spec as JSON, e.g. {"epochs": 50}.'},
     "freq": {"type": "string"},
     "missing": {"type": "string", "enum": ["error", "interpolate"]},
-    "description": {"type": "string"},
+    "description": {"type": "string", "maxLength": 2000},
 }
 
 
