@@ -155,3 +155,21 @@ def test_undated_requests_answer_as_before(client: TestClient, trained: dict[str
     assert body["freq"] is None
     assert trained["freq"] is None
     assert trained["season_source"] is None
+
+
+def test_a_gappy_request_round_trips_to_a_worker_with_its_gaps() -> None:
+    """Celery sends the request as JSON: the worker parses it again and must count the same
+    filled values, so the nulls are serialised back."""
+    from service.schemas.train import TrainRequest
+
+    series: list[float | None] = list(sine(20))
+    series[3] = None
+    body = {"model_name": "g", "series": series, "missing": "interpolate", "start": "2021-01-01"}
+    request = TrainRequest.model_validate({**body, "freq": "h"})
+    assert request.filled == 1
+    again = TrainRequest.model_validate_json(request.model_dump_json(by_alias=True))
+    assert again.filled == 1
+    assert again.series is not None
+    assert again.series.tolist() == request.series.tolist()  # type: ignore[union-attr]
+    assert again.calendar is not None
+    assert again.calendar.freq == "h"
