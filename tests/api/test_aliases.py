@@ -69,11 +69,11 @@ def test_unknown_alias_and_version_are_404(client: TestClient, two_versions: lis
 
 def test_an_alias_to_a_deleted_version_is_404_naming_both(client: TestClient) -> None:
     for _ in range(2):
-        assert client.post("/train", json=train_body("doomed")).status_code == 201
-    client.put("/models/doomed/aliases/production", json={"version": 1})
-    assert client.delete("/models/doomed/versions/1").status_code == 200
+        assert client.post("/train", json=train_body("dangling")).status_code == 201
+    client.put("/models/dangling/aliases/production", json={"version": 1})
+    assert client.delete("/models/dangling/versions/1").status_code == 200
     response = client.post(
-        "/forecast", json={"model_name": "doomed", "series": sine(8), "version": "production"}
+        "/forecast", json={"model_name": "dangling", "series": sine(8), "version": "production"}
     )
     assert response.status_code == 404
     detail = response.json()["detail"]
@@ -81,7 +81,7 @@ def test_an_alias_to_a_deleted_version_is_404_naming_both(client: TestClient) ->
     assert "version 1" in detail
     assert "deleted" in detail
     # Still listed, as it points: for its owner to move it.
-    assert client.get("/models/doomed").json()["aliases"] == {"production": 1}
+    assert client.get("/models/dangling").json()["aliases"] == {"production": 1}
 
 
 def test_notes_set_at_training_and_patched(client: TestClient, two_versions: list[int]) -> None:
