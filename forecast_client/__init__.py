@@ -7,6 +7,11 @@
     uploaded = client.upload("notebook", "sine.keras", window=20)   # a model saved by Keras
     forecast = client.forecast("sine", series=[...], horizon=20)
 
+With pandas (the `pandas` extra), data can be a Series or DataFrame with a DatetimeIndex:
+
+    client.train("sales", series=monthly)             # timestamps and freq from the index
+    frame = client.forecast_frame("sales", horizon=12, levels=(80, 95))  # from stored history
+
 Errors raise `RequestFailed` (4xx: the request is wrong, `detail` says why) or `ServerFailed`
 (5xx). Pass `transport=` (e.g. `httpx.ASGITransport`) or `http=` to use it in-process.
 """
@@ -72,7 +77,8 @@ class ForecastClient:
     # Training
 
     def train(self, model_name: str, *, spec: JSON | None = None, **data: Any) -> JSON:
-        """Train and wait; returns the TrainResult (version, metrics, history)."""
+        """Train and wait; returns the TrainResult (version, metrics, history). `series` may
+        be a pandas Series or DataFrame with a DatetimeIndex."""
         return self._call("POST", "/train", json=_train_body(model_name, spec, data))
 
     def train_async(self, model_name: str, *, spec: JSON | None = None, **data: Any) -> str:
@@ -142,14 +148,17 @@ class ForecastClient:
         self,
         model_name: str,
         *,
-        series: Values | None = None,
+        series: Values | Any | None = None,
         inputs: Sequence[Any] | None = None,
         targets: Values | None = None,
         horizon: int = 0,
-        version: int | None = None,
+        version: int | str | None = None,
         levels: Sequence[float] | None = None,
+        **dates: Any,
     ) -> JSON:
-        """`levels` in percent (e.g. [80, 95]) add prediction intervals to the horizon."""
+        """`levels` in percent (e.g. [80, 95]) add prediction intervals to the horizon;
+        `version` is a number or an alias; `dates` are `timestamps`, or `start` and `freq`.
+        Without `series` or `inputs`, forecasts `horizon` steps past the training data."""
         body = {
             "model_name": model_name,
             "series": series,
@@ -158,8 +167,29 @@ class ForecastClient:
             "horizon": horizon,
             "version": version,
             "levels": list(levels) if levels is not None else None,
+            **dates,
         }
-        return self._call("POST", "/forecast", json=_without_none(body))
+        return self._call("POST", "/forecast", json=_with_frames(body))
+
+    def forecast_frame(
+        self,
+        model_name: str,
+        series: Any = None,
+        *,
+        horizon: int,
+        levels: Sequence[float] = (80, 95),
+        version: int | str | None = None,
+    ) -> Any:
+        """The horizon forecast as a pandas DataFrame indexed by the future timestamps, with
+        `lower_<level>` and `upper_<level>` columns; from the pandas `series` given, else from
+        the version's stored history."""
+        from forecast_client.frames import columns_of, forecast_frame
+
+        result = self.forecast(
+            model_name, series=series, horizon=horizon, levels=levels, version=version
+        )
+        columns = columns_of(series) if series is not None else _columns(result)
+        return forecast_frame(result, columns)
 
     def backtest(
         self,
@@ -169,7 +199,7 @@ class ForecastClient:
         horizon: int,
         origins: int = 10,
         refit: bool = False,
-        version: int | None = None,
+        version: int | str | None = None,
     ) -> JSON:
         """Rolling-origin scores beside the baselines; `refit` retrains at every origin (a job
         the server waits for: allow for one training per origin in the client's timeout)."""
@@ -181,7 +211,7 @@ class ForecastClient:
             "refit": refit,
             "version": version,
         }
-        return self._call("POST", "/backtest", json=_without_none(body))
+        return self._call("POST", "/backtest", json=_with_frames(body))
 
     # Models
 
@@ -194,6 +224,33 @@ class ForecastClient:
     def delete(self, model_name: str, version: int | None = None) -> JSON:
         path = f"/models/{model_name}" + (f"/versions/{version}" if version else "")
         return self._call("DELETE", path)
+
+    def set_alias(self, model_name: str, alias: str, version: int | str) -> JSON:
+        """Point `alias` (e.g. `production`) at a version; accepted wherever a version is."""
+        return self._call("PUT", f"/models/{model_name}/aliases/{alias}", json={"version": version})
+
+    def delete_alias(self, model_name: str, alias: str) -> JSON:
+        return self._call("DELETE", f"/models/{model_name}/aliases/{alias}")
+
+    def update_notes(
+        self,
+        model_name: str,
+        version: int | str,
+        *,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> JSON:
+        body = _without_none({"description": description, "tags": tags and list(tags)})
+        return self._call("PATCH", f"/models/{model_name}/versions/{version}", json=body)
+
+    def download(self, model_name: str, version: int | str, path: str | os.PathLike[str]) -> Path:
+        """Save the version's folder (card, `.keras`, ONNX) as a zip at `path`."""
+        response = self.http.get(f"/models/{model_name}/versions/{version}/archive")
+        if response.status_code >= 400:
+            self._raise(response)
+        target = Path(path)
+        target.write_bytes(response.content)
+        return target
 
     def wait_ready(self, *, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -210,17 +267,36 @@ class ForecastClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> JSON:
         response = self.http.request(method, path, **kwargs)
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail")
-            except ValueError:
-                detail = response.text
-            error = RequestFailed if response.status_code < 500 else ServerFailed
-            raise error(response.status_code, detail)
+            self._raise(response)
         return dict(response.json())
+
+    def _raise(self, response: httpx.Response) -> None:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        error = RequestFailed if response.status_code < 500 else ServerFailed
+        raise error(response.status_code, detail)
 
 
 def _train_body(model_name: str, spec: JSON | None, data: JSON) -> JSON:
-    return _without_none({"model_name": model_name, "spec": spec, **data})
+    return _with_frames({"model_name": model_name, "spec": spec, **data})
+
+
+def _with_frames(body: JSON) -> JSON:
+    """The body without its unset fields, a pandas `series` turned into series and dates."""
+    from forecast_client.frames import dated_body, is_frame
+
+    series = body.get("series")
+    if series is not None and is_frame(series):
+        body = {**body, **dated_body(series)}
+    return _without_none(body)
+
+
+def _columns(result: JSON) -> list[str]:
+    """Column names for a forecast from stored history: one, or one per forecast column."""
+    first = (result.get("forecast") or [None])[0]
+    return ["forecast"] if not isinstance(first, list) else [str(i) for i in range(len(first))]
 
 
 def _without_none(body: JSON) -> JSON:

@@ -33,6 +33,13 @@ class VersionNotFound(ServiceError):
     code = "version_not_found"
 
 
+class AliasNotFound(ServiceError):
+    """An alias that is not set, or that points at a version deleted since."""
+
+    status_code = 404
+    code = "alias_not_found"
+
+
 class ModelBroken(ServiceError):
     """A stored version whose files cannot be read; other versions keep serving."""
 

@@ -3,7 +3,7 @@
 - the ML core (service/forecasting) imports no web framework and nothing from the layers
   around it (schemas, store, api, use cases, serving, jobs);
 - schemas import nothing from the core but its vocabulary, forecasting/spec.py (the training
-  spec is part of a request);
+  spec is part of a request) and forecasting/calendar.py (a series' dates);
 - the store imports no api, schemas or use cases;
 - no router imports another router;
 - nothing in the service imports TensorFlow or Keras when it is imported (only inside the
@@ -89,7 +89,11 @@ RULES = {
         ),
         (),
     ),
-    "schemas": ("service.schemas", ("service.forecasting",), ("service.forecasting.spec",)),
+    "schemas": (
+        "service.schemas",
+        ("service.forecasting",),
+        ("service.forecasting.spec", "service.forecasting.calendar"),
+    ),
     "store": ("service.store", ("service.api", "service.schemas", "service.usecases"), ()),
     "client": ("forecast_client", ("service",), ()),
 }

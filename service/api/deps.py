@@ -13,9 +13,10 @@ from pydantic import AfterValidator
 
 from service.config import Settings
 from service.jobs.backend import JobBackend
+from service.schemas.common import VersionRef
 from service.serving.cache import ModelCache
 from service.store.local import ModelStore
-from service.store.names import MODEL_NAME_PATTERN, check_model_name
+from service.store.names import ALIAS_PATTERN, MODEL_NAME_PATTERN, check_model_name
 
 
 async def get_settings(request: Request) -> Settings:
@@ -62,11 +63,20 @@ def existing_model(name: NamePath, store: StoreDep) -> str:
 
 
 VersionPath = Annotated[
-    int,
+    VersionRef,
     Path(
-        ge=1,
-        description="The version number (1 is the first trained).",
+        description="The version number (1 is the first trained), or an alias of it.",
         openapi_examples={"first": {"summary": "the first version", "value": 1}},
+    ),
+]
+AliasPath = Annotated[
+    str,
+    Path(
+        pattern=ALIAS_PATTERN,
+        description="An alias: a letter, then letters, digits, `_` and `-`, 1-64 characters.",
+        openapi_examples={
+            "production": {"summary": "the version in production", "value": "production"}
+        },
     ),
 ]
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.schemas.common import EXAMPLE_TEST_SERIES, ModelName, Series
+from service.schemas.common import EXAMPLE_TEST_SERIES, ModelName, Series, VersionRef
+from service.schemas.dates import Dated
 
 
-class BacktestRequest(BaseModel):
+class BacktestRequest(Dated):
     model_config = ConfigDict(
         arbitrary_types_allowed=True,
         extra="forbid",
@@ -24,7 +25,9 @@ class BacktestRequest(BaseModel):
     )
 
     model_name: ModelName
-    version: int | None = Field(default=None, ge=1, description="Default: the latest version.")
+    version: VersionRef | None = Field(
+        default=None, description="A version number or an alias. Default: the latest version."
+    )
     series: Series = Field(description="The series to backtest on, history and all.")
     horizon: int = Field(ge=1, le=1000, description="Steps forecast from each origin.")
     origins: int = Field(default=10, ge=1, le=500, description="How many of the last origins.")
@@ -72,6 +75,9 @@ class BacktestResult(BaseModel):
     version: int
     horizon: int
     origins: list[int] = Field(description="Origin indices: forecasts start at series[origin].")
+    origin_timestamps: list[str] | None = Field(
+        default=None, description="With a dated series: the timestamp of each origin."
+    )
     refit: bool = Field(default=False, description="Whether the model was retrained per origin.")
     model: Scores
     baselines: dict[str, Scores] = Field(description="naive, drift, and seasonal_naive if known.")

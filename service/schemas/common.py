@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import AfterValidator, Field
 
 from service.schemas.arrays import ArrayField
-from service.store.names import MODEL_NAME_PATTERN, check_model_name
+from service.store.names import ALIAS_PATTERN, MODEL_NAME_PATTERN, check_model_name
 
 ModelName = Annotated[
     str,
@@ -23,6 +23,18 @@ ModelName = Annotated[
         json_schema_extra={"pattern": MODEL_NAME_PATTERN},
     ),
 ]
+
+AliasName = Annotated[
+    str,
+    Field(
+        pattern=ALIAS_PATTERN,
+        description="An alias of a version (`production`, `candidate`, ...): a letter, then "
+        "letters, digits, `_` and `-`, 1-64 characters.",
+        examples=["production"],
+    ),
+]
+# A version by number or by alias, wherever a version is taken. Numbers first: "2" is version 2.
+VersionRef = Annotated[Annotated[int, Field(ge=1)] | AliasName, Field(union_mode="left_to_right")]
 
 Series = Annotated[np.ndarray, ArrayField(1, 2, field="series")]
 TestSeries = Annotated[np.ndarray, ArrayField(1, 2, field="test_series")]
@@ -38,12 +50,13 @@ EXAMPLE_SERIES: list[Any] = [round(float(v), 6) for v in np.sin(_TRAIN_X)]
 EXAMPLE_TEST_SERIES: list[Any] = [round(float(v), 6) for v in np.sin(_TEST_X)]
 
 
-def one_form(data: dict[str, Any], *, targets_required: bool) -> None:
-    """Data comes as `series`, or as `inputs` (with `targets` where they are required)."""
+def one_form(data: dict[str, Any], *, targets_required: bool, stored: bool = False) -> None:
+    """Data comes as `series`, or as `inputs` (with `targets` where they are required); with
+    `stored`, neither: the version's stored history is used."""
     has_series, has_inputs = data.get("series") is not None, data.get("inputs") is not None
     if has_series and has_inputs:
         raise ValueError("give either `series` or `inputs`, not both")
-    if not (has_series or has_inputs):
+    if not (has_series or has_inputs or stored):
         raise ValueError("give the data as `series`, or as `inputs` with `targets`")
     if data.get("targets") is not None and not has_inputs:
         raise ValueError("`targets` go with `inputs`; a series carries its own next values")

@@ -12,11 +12,13 @@ from service.schemas.common import (
     ModelName,
     Series,
     Targets,
+    VersionRef,
     check_targets,
     data_forms,
     form,
     one_form,
 )
+from service.schemas.dates import Dated
 
 _NO_HORIZON: dict[str, Any] = {
     "horizon": {"maximum": 0},
@@ -24,9 +26,10 @@ _NO_HORIZON: dict[str, Any] = {
 }
 
 
-class ForecastRequest(BaseModel):
+class ForecastRequest(Dated):
     """One-step forecasts for every window of a series (or for given windows), and optionally
-    `horizon` steps past the end of the series."""
+    `horizon` steps past the end of the series; with neither `series` nor `inputs`, `horizon`
+    steps past the end of the version's training series (kept with it)."""
 
     model_config = ConfigDict(
         arbitrary_types_allowed=True,
@@ -42,12 +45,19 @@ class ForecastRequest(BaseModel):
             ),
             form("series", absent=("inputs", "targets"), also=_NO_HORIZON),
             form("inputs", absent=("series",), also=_NO_HORIZON),
+            form(
+                absent=("series", "inputs", "targets"),
+                also={"horizon": {"minimum": 1}},
+                needs=("horizon",),
+            ),
             examples=[{"model_name": "sine", "series": EXAMPLE_TEST_SERIES, "horizon": 20}],
         ),
     )
 
     model_name: ModelName
-    version: int | None = Field(default=None, ge=1, description="Default: the latest version.")
+    version: VersionRef | None = Field(
+        default=None, description="A version number or an alias. Default: the latest version."
+    )
     series: Series | None = Field(
         default=None, description="History, at least one window long; windowed like training."
     )
@@ -84,7 +94,7 @@ class ForecastRequest(BaseModel):
     @classmethod
     def _data_forms(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            one_form(data, targets_required=False)
+            one_form(data, targets_required=False, stored=bool(data.get("horizon")))
         return data
 
     @model_validator(mode="after")
@@ -106,6 +116,9 @@ class Interval(BaseModel):
     level: float
     lower: Values
     upper: Values
+    timestamps: list[str] | None = Field(
+        default=None, description="With a dated series: the timestamp of each step."
+    )
 
 
 class ForecastResult(BaseModel):
@@ -148,4 +161,11 @@ class ForecastResult(BaseModel):
     )
     intervals: list[Interval] | None = Field(
         default=None, description="Lower and upper bounds per horizon step, per level asked."
+    )
+    freq: str | None = Field(default=None, description="With a dated series: its frequency.")
+    timestamps: list[str] | None = Field(
+        default=None, description="With a dated series: the timestamp each prediction is for."
+    )
+    forecast_timestamps: list[str] | None = Field(
+        default=None, description="With a dated series: the timestamp of each horizon step."
     )

@@ -1,13 +1,15 @@
-"""GET and DELETE /models: models, their versions and cards."""
+"""/models: models, their versions and cards, aliases and notes."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from service.store.card import ModelCard
+from service.schemas.common import VersionRef
+from service.store.card import ModelCard, Notes
 
 
 class VersionStatus(StrEnum):
@@ -21,6 +23,7 @@ class VersionPublic(BaseModel):
     status: VersionStatus
     error: str | None = None
     card: ModelCard | None = None
+    notes: Notes = Field(default_factory=Notes)
 
 
 class ModelPublic(BaseModel):
@@ -38,6 +41,32 @@ class ModelsPublic(BaseModel):
 class ModelDetail(BaseModel):
     model_name: str
     versions: list[VersionPublic]
+    aliases: dict[str, int] = Field(
+        default_factory=dict, description="Each alias and the version it points at."
+    )
+
+
+class AliasUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 2}]})
+
+    version: VersionRef = Field(description="A version number, or another alias.")
+
+
+class AliasPublic(BaseModel):
+    model_name: str
+    alias: str
+    version: int
+
+
+class NotesUpdate(BaseModel):
+    """What to change; a field left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=2000)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=32
+    )
 
 
 class Deleted(BaseModel):

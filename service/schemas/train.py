@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -24,10 +24,13 @@ from service.schemas.common import (
     form,
     one_form,
 )
+from service.schemas.dates import Dated, Gaps, SeasonSource
 from service.store.card import Candidate, CardStopReason, History, Metrics, ModelCard, Statistical
 
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
 
-class TrainRequest(BaseModel):
+
+class TrainRequest(Gaps, Dated):
     """Train one model on a series (windowed) or on ready-made windows, and store it.
 
     Only shapes are checked here; the limits in settings and the rows the transforms use up are
@@ -74,6 +77,12 @@ class TrainRequest(BaseModel):
         default=False,
         alias="async",
         description="Return 202 with a job id at once instead of waiting for the model.",
+    )
+    description: str | None = Field(
+        default=None, max_length=2000, description="A note kept with the version."
+    )
+    tags: list[Tag] | None = Field(
+        default=None, max_length=32, description="Labels kept with the version."
     )
 
     @model_validator(mode="before")
@@ -185,6 +194,9 @@ class TrainResult(BaseModel):
     )
     leaderboard: list[Candidate] | None = None
     statistical: list[Statistical] | None = None
+    freq: str | None = None
+    season_source: SeasonSource | None = None
+    missing_filled: int = 0
 
     @classmethod
     def from_card(cls, card: ModelCard) -> TrainResult:

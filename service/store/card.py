@@ -6,7 +6,7 @@ It belongs to the store; the HTTP responses that show a card import it from here
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,7 @@ __all__ = [
     "History",
     "Metrics",
     "ModelCard",
+    "Notes",
     "Statistical",
     "StopReason",
     "UploadInfo",
@@ -91,6 +92,18 @@ class UploadInfo(BaseModel):
 CardStopReason = StopReason | Literal["uploaded"]
 
 
+class Notes(BaseModel):
+    """A version's description and tags: set at training, changed with PATCH; kept beside the
+    card (`notes.json`), which stays as it was written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=2000)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
+
+
 class ModelCard(BaseModel):
     """What is stored beside the weights of every version: enough to reproduce and to serve it."""
 
@@ -142,6 +155,25 @@ class ModelCard(BaseModel):
         default=None,
         description="Set when the version was uploaded, not trained: its spec then describes "
         "the uploaded network, and it has no training history.",
+    )
+    freq: str | None = Field(
+        default=None, description="The training series' frequency (a pandas offset alias)."
+    )
+    last_timestamp: str | None = Field(
+        default=None, description="The training series' last timestamp (ISO 8601)."
+    )
+    season_source: Literal["season_length", "transform", "freq"] | None = Field(
+        default=None,
+        description="Where the season came from: spec.season_length, a seasonal transform, or "
+        "the frequency's usual season (monthly 12, quarterly 4, weekly 52, daily 7, hourly 24).",
+    )
+    missing: Literal["error", "interpolate"] = "error"
+    missing_filled: int = Field(default=0, ge=0, description="Nulls filled by interpolation.")
+    history_rows: int = Field(
+        default=0,
+        ge=0,
+        description="Rows of the training series kept with the version (`tail.npy`): enough for "
+        "POST /forecast to forecast past its end without a series.",
     )
 
     @property

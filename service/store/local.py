@@ -5,7 +5,11 @@
     <root>/<name>/<version>/card.json     a ModelCard, validated on every read
     <root>/<name>/<version>/members/<i>/  the same files for each further ensemble member
     <root>/<name>/.last_version           the highest version ever handed out (never reused)
-    <root>/<name>/.lock                   a file lock serialising version allocation and deletes
+    <root>/<name>/.lock                   a file lock serialising version allocation, deletes
+                                          and alias moves
+    <root>/<name>/.aliases/<alias>        the version an alias points at, replaced atomically
+    <root>/<name>/<version>/tail.npy      the end of the training series a forecast needs
+    <root>/<name>/<version>/notes.json    the version's description and tags (PATCHable)
     <root>/<name>/.jobs/<job id>          the version a training job was given ("5", then
                                           "5 published"): a job run twice publishes once
     <root>/.tmp/                          versions being written; cleaned at start-up
@@ -18,27 +22,33 @@ behind a file lock, which holds across processes sharing one root.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import shutil
 import socket
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock
 from pydantic import ValidationError
 
-from service.errors import InvalidInput, ModelBroken, ModelNotFound, VersionNotFound
-from service.store.card import ModelCard
-from service.store.names import MODEL_NAME_PATTERN, check_model_name
+from service.errors import AliasNotFound, InvalidInput, ModelBroken, ModelNotFound, VersionNotFound
+from service.store.card import ModelCard, Notes
+from service.store.names import ALIAS_PATTERN, MODEL_NAME_PATTERN, check_model_name
 
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
 BATCHED_FILE = "model.npz"  # numpy weights for large batches (forecasting/batched.py)
 CARD_FILE = "card.json"
+TAIL_FILE = "tail.npy"
+NOTES_FILE = "notes.json"
+_ALIASES = ".aliases"
 _TMP = ".tmp"
 _JOBS = ".jobs"
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -101,10 +111,13 @@ class ModelStore:
             raise ModelNotFound(f"model {name!r} does not exist", field="model_name")
         return versions[-1]
 
-    def resolve(self, name: str, version: int | None) -> int:
-        """The version asked for, or the latest; 404 when either does not exist."""
+    def resolve(self, name: str, version: int | str | None) -> int:
+        """The version asked for (a number or an alias), or the latest; 404 when either does
+        not exist."""
         if version is None:
             return self.latest(name)
+        if isinstance(version, str):
+            return self.alias_target(name, version)
         if version not in self.versions(name):
             if not self.versions(name):
                 raise ModelNotFound(f"model {name!r} does not exist", field="model_name")
@@ -153,7 +166,81 @@ class ModelStore:
         folder = self.version_dir(name, version)
         return [folder, *(member_dir(folder, i) for i in range(1, members + 1))]
 
+    def aliases(self, name: str) -> dict[str, int]:
+        folder = self._folder(name) / _ALIASES
+        if not folder.is_dir():
+            return {}
+        found = {p.name: _read_version(p) for p in folder.iterdir() if _ALIAS.fullmatch(p.name)}
+        return {alias: v for alias, v in sorted(found.items()) if v is not None}
+
+    def alias_target(self, name: str, alias: str) -> int:
+        """The version `alias` points at; 404 when it is not set or the version is gone."""
+        version = _read_version(self._folder(name) / _ALIASES / alias)
+        if version is None:
+            if not self.versions(name):
+                raise ModelNotFound(f"model {name!r} does not exist", field="model_name")
+            raise AliasNotFound(f"model {name!r} has no alias {alias!r}", field="version")
+        if version not in self.versions(name):
+            raise AliasNotFound(
+                f"alias {alias!r} of model {name!r} points at version {version}, which was "
+                "deleted; point it at another version",
+                field="version",
+            )
+        return version
+
+    def notes(self, name: str, version: int) -> Notes:
+        path = self.version_dir(name, version) / NOTES_FILE
+        try:
+            return Notes.model_validate_json(path.read_bytes())
+        except (FileNotFoundError, ValidationError, ValueError):
+            return Notes()
+
+    def tail(self, name: str, version: int) -> np.ndarray | None:
+        """The end of the version's training series, when it was kept."""
+        path = self.version_dir(name, version) / TAIL_FILE
+        try:
+            tail: np.ndarray = np.load(path, allow_pickle=False)
+        except (FileNotFoundError, ValueError, OSError):
+            return None
+        return tail
+
+    def archive(self, name: str, version: int) -> bytes:
+        """The version's folder as a zip: card, notes, `.keras`, ONNX, members."""
+        folder = self.version_dir(name, self.resolve(name, version))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(folder).as_posix())
+        return buffer.getvalue()
+
     # Writing
+
+    def set_alias(self, name: str, alias: str, version: int | str) -> int:
+        """Point `alias` at a version (a number or another alias); atomic across processes:
+        readers see the old version or the new one, never a half-written file."""
+        with self._lock(name):
+            target = self.resolve(name, version)
+            folder = self._folder(name) / _ALIASES
+            folder.mkdir(exist_ok=True)
+            _write_atomic(folder / _checked_alias(alias), str(target))
+        return target
+
+    def delete_alias(self, name: str, alias: str) -> int:
+        """Remove `alias`; returns the version it pointed at."""
+        with self._lock(name):
+            path = self._folder(name) / _ALIASES / _checked_alias(alias)
+            version = _read_version(path)
+            if version is None:
+                raise AliasNotFound(f"model {name!r} has no alias {alias!r}", field="alias")
+            path.unlink()
+        return version
+
+    def set_notes(self, name: str, version: int, notes: Notes) -> Notes:
+        with self._lock(name):
+            folder = self.version_dir(name, self.resolve(name, version))
+            _write_atomic(folder / NOTES_FILE, notes.model_dump_json(indent=2))
+        return notes
 
     def save(
         self, name: str, write: Callable[[Path, int], None], *, job_id: str | None = None
@@ -248,6 +335,23 @@ class ModelStore:
             return self.root / check_model_name(name)
         except ValueError as error:
             raise InvalidInput(str(error), field="model_name") from None
+
+
+_ALIAS = re.compile(ALIAS_PATTERN)
+
+
+def _checked_alias(alias: str) -> str:
+    if not _ALIAS.fullmatch(alias):
+        raise InvalidInput(f"alias {alias!r} is not {ALIAS_PATTERN}", field="alias")
+    return alias
+
+
+def _read_version(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def member_dir(version_dir: Path, index: int) -> Path:

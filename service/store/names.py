@@ -14,6 +14,8 @@ _RESERVED = (
 )
 MODEL_NAME_PATTERN = rf"^(?!{_RESERVED})[A-Za-z0-9_-][A-Za-z0-9_.-]{{0,63}}$"
 _NAME = re.compile(MODEL_NAME_PATTERN)
+# An alias starts with a letter, so that it is never read as a version number.
+ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 
 
 def check_model_name(name: str) -> str:

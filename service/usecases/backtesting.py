@@ -91,6 +91,7 @@ def summarize(
             "version": version,
             "horizon": request.horizon,
             "origins": rolled.origins,
+            "origin_timestamps": request.calendar.iso(rolled.origins) if request.calendar else None,
             "refit": request.refit,
             "model": model,
             "baselines": baselines,
@@ -100,7 +101,7 @@ def summarize(
 
 
 def season_of(request: BacktestRequest, card: ModelCard) -> int | None:
-    return request.season_length or card.preprocessing.season_length
+    return request.season_length or card.preprocessing.season_length or request.season_from_freq()
 
 
 def min_refit_history(card: ModelCard) -> int:
@@ -129,8 +130,9 @@ def refit_backtest(
     from service.forecasting.pipeline import train_series
     from service.forecasting.training import TrainingDiverged
 
-    assert request.version is not None, "the API resolves the version before submitting"
-    card = store.card(request.model_name, request.version)
+    assert isinstance(request.version, int), "the API resolves the version before submitting"
+    version = request.version
+    card = store.card(request.model_name, version)
     # Each network as it was trained: an ensemble's validation networks without the last rows.
     networks = [
         (spec.model_copy(update={"interval_horizon": 0}), excluded)
@@ -168,4 +170,4 @@ def refit_backtest(
         first=min_refit_history(card),
         on_origin=on_origin,
     )
-    return summarize(request, request.version, rolled, season_of(request, card))
+    return summarize(request, version, rolled, season_of(request, card))

@@ -14,6 +14,7 @@ from service.forecasting.spec import TrainSpec, WindowSpec
 from service.forecasting.transforms import Transform, check_chain, lag
 from service.forecasting.windowing import as_2d, window_count
 from service.schemas.backtest import BacktestRequest
+from service.schemas.dates import seasoned
 from service.schemas.forecast import ForecastRequest
 from service.schemas.train import TrainRequest
 from service.schemas.upload import UploadSpec
@@ -206,7 +207,7 @@ def check_spec_limits(spec: TrainSpec, *, windows: int, settings: Settings) -> N
 def _check_train_series(request: TrainRequest, settings: Settings) -> int:
     """Limits and rows of a series request; returns its number of windows."""
     assert request.series is not None
-    spec, series = request.spec, as_2d(request.series)
+    spec, series = seasoned(request.spec, request)[0], as_2d(request.series)
     window, used = spec.window, lag(spec.chain)
     check_rows(series, "series", settings)
     check_transformable(series, spec.chain, "series")
@@ -276,8 +277,7 @@ def check_forecast_request(request: ForecastRequest, card: ModelCard, settings: 
         )
     if request.inputs is not None:
         _check_inputs(request, card)
-    else:
-        assert request.series is not None
+    elif request.series is not None:
         check_series(request.series, card, settings, horizon=request.horizon, stride=request.stride)
 
 

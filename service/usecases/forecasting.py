@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.config import Settings
+from service.errors import InvalidInput
+from service.forecasting.calendar import Calendar, parse_freq, parse_timestamp
 from service.forecasting.ensemble import SeriesForecaster
 from service.forecasting.metrics import mse
 from service.schemas.forecast import ForecastRequest, ForecastResult, Interval, Values
@@ -39,8 +41,17 @@ def forecast(
         if outcome.ahead is not None:
             result.forecast = _values(outcome.ahead)
             result.intervals = intervals(request, card, outcome.ahead)
+        if request.calendar is not None:
+            at = forecaster.min_history + request.stride * np.arange(len(outcome.predictions))
+            _date(result, request.calendar, predicted_at=at)
+    elif request.inputs is None:
+        ahead = forecaster.forecast(stored_history(store, card), horizon=request.horizon)
+        result.forecast = _values(ahead)
+        result.intervals = intervals(request, card, ahead)
+        calendar = stored_calendar(card)
+        if calendar is not None:
+            _date(result, calendar, predicted_at=np.arange(0))
     else:
-        assert request.inputs is not None
         predictions = forecaster.predict(request.inputs)
         result.predictions = _values(predictions)
         if request.targets is not None:
@@ -84,6 +95,44 @@ def intervals(
             Interval(level=level, lower=_values(ahead - width), upper=_values(ahead + width))
         )
     return out
+
+
+def stored_history(store: ModelStore, card: ModelCard) -> np.ndarray:
+    """The end of the version's training series, kept with it for forecasts without a series."""
+    tail = store.tail(card.model_name, card.version) if card.history_rows else None
+    if tail is None:
+        raise InvalidInput(
+            f"model {card.model_name}@{card.version} keeps no training history (uploaded, "
+            "trained on `inputs`, or before histories were kept): send the `series` to "
+            "forecast from",
+            field="series",
+        )
+    if not card.preprocessing.recursive:
+        raise InvalidInput(
+            f"model {card.model_name}@{card.version} predicts columns "
+            f"{card.preprocessing.target_columns} of {card.preprocessing.features}; a forecast "
+            "past the end needs a model that predicts every column",
+            field="horizon",
+        )
+    return tail
+
+
+def stored_calendar(card: ModelCard) -> Calendar | None:
+    """The steps after the training series: from its last timestamp, at its frequency."""
+    if card.freq is None or card.last_timestamp is None:
+        return None
+    last = parse_timestamp(card.last_timestamp, field="last_timestamp")
+    return Calendar(last, parse_freq(card.freq), rows=1)
+
+
+def _date(result: ForecastResult, calendar: Calendar, *, predicted_at: np.ndarray) -> None:
+    """Timestamps for the predictions (the rows they predict), the horizon and its intervals."""
+    result.freq = calendar.freq
+    result.timestamps = calendar.iso(predicted_at)
+    if result.forecast is not None:
+        result.forecast_timestamps = calendar.ahead(len(result.forecast))
+        for interval in result.intervals or []:
+            interval.timestamps = result.forecast_timestamps
 
 
 def _values(array: np.ndarray) -> Values:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from service.config import Settings
 from service.errors import InvalidInput, NotTrained
+from service.forecasting.calendar import Calendar
 from service.forecasting.windowing import as_2d
 from service.schemas.forecast import ForecastRequest
 from service.serving.cache import ModelCache
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DPI = 100
+X = Callable[[np.ndarray], np.ndarray]  # row positions to x axis values
 _COLUMN_LEGEND_LIMIT = 10  # columns named in a legend; past this only the kinds of line are
 
 
@@ -99,6 +101,7 @@ def plot_forecast(
         height=height,
         title=title,
         bands=bands,
+        calendar=request.calendar,
     )
 
 
@@ -147,6 +150,7 @@ def forecast_plot(
     stride: int = 1,
     target_columns: Sequence[int] | None = None,
     bands: Sequence[Band] | None = None,
+    calendar: Calendar | None = None,
 ) -> bytes:
     """The history, the one-step predictions at the indices they predict (window k predicts
     `k * stride + window_length`; for a model with transforms pass the window length plus the
@@ -154,7 +158,7 @@ def forecast_plot(
 
     `predictions` is (windows, outputs); `target_columns` are the series columns the outputs
     predict (default: all). `forecast` is (horizon, features), or None; `bands` are drawn
-    around it, the widest palest.
+    around it, the widest palest. With a `calendar`, the x axis is its dates.
     """
     figure = _figure(width, height)
     font = _font_size(width, height)
@@ -168,9 +172,11 @@ def forecast_plot(
         stride=stride,
         target_columns=target_columns,
         font=font,
+        x=_x_axis(axes, calendar, font),
     )
     if forecast is not None and bands:
-        _bands(axes, bands, start=len(series), several=as_2d(np.asarray(forecast)).shape[1] > 1)
+        several = as_2d(np.asarray(forecast)).shape[1] > 1
+        _bands(axes, bands, start=len(series), several=several, x=_x_axis(axes, calendar, font))
     axes.set_title(_wrap(title, width, font + 1), fontsize=font + 1)
     _legend_below(figure, axes, width, font)
     return _png(figure)
@@ -218,6 +224,7 @@ def _series_panel(
     stride: int,
     target_columns: Sequence[int] | None,
     font: float,
+    x: X = np.asarray,
 ) -> None:
     history = as_2d(np.asarray(series, dtype=np.float64))
     predicted = as_2d(np.asarray(predictions, dtype=np.float64))
@@ -231,7 +238,7 @@ def _series_panel(
         colours = (f"C{k % 10}",) * 3 if several else ("C0", "C1", "C2")
         suffix = f" [{column}]" if named else ""
         axes.plot(
-            np.arange(end),
+            x(np.arange(end)),
             history[:, column],
             color=colours[0],
             linewidth=1.2,
@@ -239,7 +246,7 @@ def _series_panel(
         )
         if len(predicted):
             axes.plot(
-                at,
+                x(at),
                 predicted[:, k],
                 color=colours[1],
                 linestyle="--",
@@ -250,7 +257,7 @@ def _series_panel(
             ahead = as_2d(np.asarray(forecast, dtype=np.float64))[:, column]
             # Drawn from the last actual value, so the forecast visibly continues the history.
             axes.plot(
-                np.arange(end - 1, end + len(ahead)),
+                x(np.arange(end - 1, end + len(ahead))),
                 np.concatenate([history[-1:, column], ahead]),
                 color=colours[2],
                 linestyle=":",
@@ -265,17 +272,41 @@ def _series_panel(
         if forecast is not None and len(forecast):
             axes.plot([], [], color="black", linestyle=":", label="forecast")
     if forecast is not None and len(forecast):
-        axes.axvline(end - 0.5, color="grey", linewidth=0.8, label="end of history")
-    axes.set_xlabel("time step", fontsize=font)
+        last, following = x(np.array([end - 1, end]))
+        axes.axvline(
+            last + (following - last) / 2, color="grey", linewidth=0.8, label="end of history"
+        )
+    if x is np.asarray:
+        axes.set_xlabel("time step", fontsize=font)
     axes.set_ylabel("value", fontsize=font)
     axes.tick_params(labelsize=font - 1)
     axes.grid(True, alpha=0.3)
 
 
-def _bands(axes: Axes, bands: Sequence[Band], *, start: int, several: bool) -> None:
+def _x_axis(axes: Axes, calendar: Calendar | None, font: float) -> X:
+    """Where row positions go on the x axis: themselves, or their dates (labelled concisely)."""
+    if calendar is None:
+        return np.asarray
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    axes.set_xlabel(f"date (freq {calendar.freq})", fontsize=font)
+
+    def dates(positions: np.ndarray) -> np.ndarray:
+        index = calendar.dates(positions)
+        return np.asarray(index.tz_localize(None) if index.tz else index, dtype="datetime64[ns]")
+
+    return dates
+
+
+def _bands(
+    axes: Axes, bands: Sequence[Band], *, start: int, several: bool, x: X = np.asarray
+) -> None:
     """Each level's interval as a shaded band over the forecast steps, per column."""
     for band in sorted(bands, key=lambda b: -b.level):
-        steps = np.arange(start, start + len(band.lower))
+        steps = x(np.arange(start, start + len(band.lower)))
         for k in range(band.lower.shape[1]):
             colour = f"C{k % 10}" if several else "C2"
             axes.fill_between(

@@ -22,6 +22,7 @@ from service.forecasting.data import (
 )
 from service.forecasting.network import Network
 from service.forecasting.pipeline import train_arrays, train_auto, train_series
+from service.forecasting.spec import TrainSpec
 from service.forecasting.trained import Trained
 from service.forecasting.training import (
     UNWATCHED,
@@ -29,15 +30,20 @@ from service.forecasting.training import (
     TrainingContext,
     TrainingDiverged,
 )
+from service.forecasting.transforms import lag
+from service.forecasting.windowing import as_2d
 from service.jobs.backend import JobBackend
 from service.jobs.record import Job
+from service.schemas.dates import SeasonSource, seasoned
 from service.schemas.train import TrainRequest, TrainResult
-from service.store.card import EnsembleMember, History, Metrics, ModelCard
+from service.store.card import EnsembleMember, History, Metrics, ModelCard, Notes
 from service.store.local import (
     BATCHED_FILE,
     CARD_FILE,
     MODEL_FILE,
+    NOTES_FILE,
     ONNX_FILE,
+    TAIL_FILE,
     ModelStore,
     member_dir,
 )
@@ -71,7 +77,7 @@ def train_request(
     if request.series is not None:
         train = train_auto if request.spec.auto else train_series
         return train(
-            request.spec,
+            spec_of(request)[0],
             request.series,
             test_series=request.test_series,
             context=context,
@@ -107,6 +113,8 @@ def train_and_store(
     source = request.series if request.series is not None else request.inputs
     assert source is not None
     card_fields = _card_fields(request, trained, fingerprint(source, *_targets(request)))
+    tail = _tail(request, trained)
+    card_fields["history_rows"] = 0 if tail is None else len(tail)
 
     def write(folder: Path, version: int) -> None:
         saving = time.perf_counter()
@@ -118,6 +126,11 @@ def train_and_store(
         card_fields["timings"] = {k: round(v, 4) for k, v in timings.items()}
         card = ModelCard(version=version, **card_fields)
         (folder / CARD_FILE).write_text(card.model_dump_json(indent=2))
+        if tail is not None:
+            np.save(folder / TAIL_FILE, tail, allow_pickle=False)
+        if request.description is not None or request.tags:
+            notes = Notes(description=request.description, tags=request.tags or [])
+            (folder / NOTES_FILE).write_text(notes.model_dump_json(indent=2))
 
     version = store.save(request.model_name, write, job_id=job_id)
     return store.card(request.model_name, version)
@@ -157,6 +170,32 @@ def export_serving(network: Network, onnx: Path, batched: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def spec_of(request: TrainRequest) -> tuple[TrainSpec, SeasonSource | None]:
+    return seasoned(request.spec, request)
+
+
+def _tail(request: TrainRequest, trained: Trained) -> np.ndarray | None:
+    """The last rows of the training series that a forecast past its end reads: a window of
+    every network after what its transforms use up."""
+    if request.series is None:
+        return None
+    preps = [trained.preprocessing, *(m.preprocessing for m in trained.ensemble)]
+    needed = max(lag(p.transforms) + (p.window.length if p.window else 0) for p in preps)
+    series = as_2d(request.series)
+    return series[-needed:] if needed else None
+
+
+def _dates(request: TrainRequest) -> dict[str, Any]:
+    calendar = request.calendar
+    return {
+        "freq": calendar.freq if calendar else None,
+        "last_timestamp": calendar.last.isoformat() if calendar else None,
+        "season_source": spec_of(request)[1] if request.series is not None else None,
+        "missing": request.missing,
+        "missing_filled": request.filled,
+    }
+
+
 def _targets(request: TrainRequest) -> list[np.ndarray]:
     return [] if request.targets is None else [request.targets]
 
@@ -166,7 +205,7 @@ def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str)
     return {
         "model_name": request.model_name,
         "created_at": datetime.now(UTC),
-        "spec": trained.spec or request.spec,
+        "spec": trained.spec or spec_of(request)[0],
         "leaderboard": trained.leaderboard,
         "statistical": trained.statistical,
         "preprocessing": prep,
@@ -181,6 +220,7 @@ def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str)
         "library_versions": library_versions(),
         "calibration": trained.calibration,
         "ensemble": [_member(m) for m in trained.ensemble],
+        **_dates(request),
     }
 
 

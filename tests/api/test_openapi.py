@@ -85,7 +85,12 @@ def test_data_forms_are_one_of() -> None:
     ]
     assert train[0]["properties"]["inputs"] == {"type": "null"}
     forecast = schemas["ForecastRequest"]["oneOf"]
-    assert [f["required"] for f in forecast] == [["series", "horizon"], ["series"], ["inputs"]]
+    assert [f["required"] for f in forecast] == [
+        ["series", "horizon"],
+        ["series"],
+        ["inputs"],
+        ["horizon"],  # the stored history
+    ]
     # The examples /docs fills in are still there.
     assert schemas["TrainRequest"]["examples"][0]["model_name"] == "sine"
 
@@ -94,7 +99,7 @@ def test_data_forms_are_one_of() -> None:
     ("path", "allow"),
     [
         ("/models/demo", "DELETE, GET"),
-        ("/models/demo/versions/1", "DELETE, GET"),
+        ("/models/demo/versions/1", "DELETE, GET, PATCH"),
         ("/jobs/abc", "DELETE, GET"),
         ("/train", "POST"),
     ],

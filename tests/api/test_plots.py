@@ -171,3 +171,14 @@ def test_plot_functions_render_the_requested_size() -> None:
         series, series[5:, None], None, window_length=5, width=200, height=150, title="unit"
     )
     assert png_size(no_forecast) == (200, 150)
+
+
+def test_dated_forecast_plot_has_dates_on_the_x_axis(
+    client: TestClient, trained: dict[str, Any]
+) -> None:
+    body = {"model_name": "shared", "series": sine(12), "horizon": 3, "levels": [80]}
+    undated = client.post("/forecast/plot", json=body)
+    dated = client.post("/forecast/plot", json={**body, "start": "2024-01-01", "freq": "MS"})
+    assert dated.status_code == 200, dated.text
+    assert dated.content.startswith(b"\x89PNG")
+    assert dated.content != undated.content  # the same lines, other labels under them

@@ -1,15 +1,34 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
+from service.api.csv_body import CsvRoute, csv_body
 from service.api.deps import CacheDep, SettingsDep, StoreDep
 from service.api.responses import errors
-from service.api.routing import JsonRoute
 from service.api.security import Read
 from service.schemas.forecast import ForecastRequest, ForecastResult
+from service.store.names import ALIAS_PATTERN, MODEL_NAME_PATTERN
 from service.usecases import forecasting
 
-router = APIRouter(tags=["forecast"], route_class=JsonRoute)
+router = APIRouter(tags=["forecast"], route_class=CsvRoute)
+
+_CSV_FIELDS: dict[str, dict[str, Any]] = {
+    "model_name": {"type": "string", "pattern": MODEL_NAME_PATTERN},
+    "version": {
+        "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": ALIAS_PATTERN}],
+        "description": "CSV only: a version number or an alias.",
+    },
+    "horizon": {"type": "integer", "minimum": 0},
+    "levels": {
+        "type": "string",
+        "pattern": r"^[1-9][0-9]?(\.[0-9]{1,3})?(,[1-9][0-9]?(\.[0-9]{1,3})?){0,9}$",
+        "description": "CSV only: percentages separated by commas, e.g. 80,95.",
+    },
+    "stride": {"type": "integer", "minimum": 1},
+    "freq": {"type": "string"},
+}
 
 
 @router.post(
@@ -17,6 +36,7 @@ router = APIRouter(tags=["forecast"], route_class=JsonRoute)
     response_model=ForecastResult,
     dependencies=[Read],
     responses=errors(400, 401, 404, 409, 413),
+    openapi_extra=csv_body(fields=_CSV_FIELDS),
 )
 def forecast(
     request: ForecastRequest, store: StoreDep, cache: CacheDep, settings: SettingsDep
@@ -29,6 +49,9 @@ def forecast(
     least one window long (after the version's transforms), with the model's features; a
     recursive `horizon` needs a model predicting every column; `levels` need intervals stored
     with the version.
+
+    Also takes a `text/csv` body (as `POST /train` does): `timestamp_column` and
+    `value_columns` and the other fields as query parameters.
 
     A plain `def`: FastAPI runs it in its thread pool, off the event loop.
     """
