@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from service.forecasting.spec import JsonFloat, JsonInt
 from service.schemas.common import (
     EXAMPLE_TEST_SERIES,
     Inputs,
@@ -47,7 +48,7 @@ class ForecastRequest(BaseModel):
     )
 
     model_name: ModelName
-    version: int | None = Field(default=None, ge=1, description="Default: the latest version.")
+    version: JsonInt | None = Field(default=None, ge=1, description="Default: the latest version.")
     series: Series | None = Field(
         default=None, description="History, at least one window long; windowed like training."
     )
@@ -55,11 +56,13 @@ class ForecastRequest(BaseModel):
     targets: Targets | None = Field(
         default=None, description="Actuals for `inputs`; with them the response has `mse`."
     )
-    horizon: int = Field(
+    horizon: JsonInt = Field(
         default=0, ge=0, description="Steps to forecast past the end of `series`, recursively."
     )
-    stride: int = Field(default=1, ge=1, description="Step between the windows cut from `series`.")
-    levels: list[Annotated[float, Field(ge=1, lt=100)]] | None = Field(
+    stride: JsonInt = Field(
+        default=1, ge=1, description="Step between the windows cut from `series`."
+    )
+    levels: list[Annotated[JsonFloat, Field(ge=1, lt=100)]] | None = Field(
         default=None,
         max_length=10,
         description="Prediction interval levels in percent, 1 to 99.x (e.g. [80, 95]), for the "

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.forecasting.spec import TrainSpec
+from service.forecasting.spec import JsonBool, TrainSpec
 from service.schemas.common import (
     EXAMPLE_SERIES,
     EXAMPLE_TEST_SERIES,
@@ -70,7 +70,7 @@ class TrainRequest(BaseModel):
     test_inputs: TestInputs | None = None
     test_targets: TestTargets | None = None
     spec: TrainSpec = Field(default_factory=TrainSpec)
-    run_async: bool = Field(
+    run_async: JsonBool = Field(
         default=False,
         alias="async",
         description="Return 202 with a job id at once instead of waiting for the model.",
