@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +25,14 @@ from service.schemas.common import (
     one_form,
 )
 from service.store.card import Candidate, CardStopReason, History, Metrics, ModelCard, Statistical
+
+# How much of the loss history an answer carries; the version's card keeps all of it.
+HistoryDetail = Literal["full", "summary", "none"]
+HISTORY_DETAIL = (
+    "The loss history in the answer: `summary` (default) at most 100 epochs, evenly spaced "
+    "with the best one, each value's epoch in `history.epochs`; `full` every epoch; `none` "
+    "left out. The version's card keeps the whole (GET /models/{name}/versions/{version})."
+)
 
 
 class TrainRequest(BaseModel):
@@ -75,6 +83,7 @@ class TrainRequest(BaseModel):
         alias="async",
         description="Return 202 with a job id at once instead of waiting for the model.",
     )
+    history: HistoryDetail = Field(default="summary", description=HISTORY_DETAIL)
 
     @model_validator(mode="before")
     @classmethod
@@ -174,7 +183,7 @@ class TrainResult(BaseModel):
     version: int
     input_shape: tuple[int, int]
     metrics: Metrics
-    history: History
+    history: History | None
     epochs_run: int
     stop_reason: CardStopReason
     train_seconds: float
@@ -187,5 +196,10 @@ class TrainResult(BaseModel):
     statistical: list[Statistical] | None = None
 
     @classmethod
-    def from_card(cls, card: ModelCard) -> TrainResult:
-        return cls.model_validate(card.model_dump(include=set(cls.model_fields)))
+    def from_card(cls, card: ModelCard, *, history: HistoryDetail = "summary") -> TrainResult:
+        result = cls.model_validate(card.model_dump(include=set(cls.model_fields)))
+        if history == "none":
+            result.history = None
+        elif history == "summary" and result.history is not None:
+            result.history = result.history.summary()
+        return result

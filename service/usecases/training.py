@@ -31,7 +31,7 @@ from service.forecasting.training import (
 )
 from service.jobs.backend import JobBackend
 from service.jobs.record import Job
-from service.schemas.train import TrainRequest, TrainResult
+from service.schemas.train import HistoryDetail, TrainRequest, TrainResult
 from service.store.card import EnsembleMember, History, Metrics, ModelCard
 from service.store.local import (
     BATCHED_FILE,
@@ -55,11 +55,11 @@ def submit(
     return jobs.submit(request)
 
 
-def result_of(job: Job) -> TrainResult:
+def result_of(job: Job, *, history: HistoryDetail = "summary") -> TrainResult:
     """A finished training job's result, or its error raised."""
     job.raise_error()
     assert job.card is not None
-    return TrainResult.from_card(ModelCard.model_validate(job.card))
+    return TrainResult.from_card(ModelCard.model_validate(job.card), history=history)
 
 
 def train_request(
