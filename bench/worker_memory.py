@@ -9,6 +9,11 @@ its RSS. With `--no-release` it skips what a worker does after each job
 system), for the before/after in one script. The curve is printed every `--every` jobs.
 
     .venv/bin/python bench/worker_memory.py [--trainings 100] [--no-release] [--every 10]
+    .venv/bin/python bench/worker_memory.py --pool [--max-trainings 50] [--max-memory-mb 2048]
+
+With `--pool` the jobs go through the local backend's pool instead (LocalJobs, as the service
+runs them), with its recycling: the RSS printed is the worker's that ran each job, read from
+/proc just after it, and a new pid shows a replaced worker.
 """
 
 from __future__ import annotations
@@ -56,21 +61,7 @@ def worker(trainings: int, release: bool, every: int, out: multiprocessing.Queue
     out.put(f"start: {rss_mb():.0f} MB (TensorFlow imported)")
     started = time.monotonic()
     for i in range(1, trainings + 1):
-        series = monthly(120, seed=i)
-        request = TrainRequest.model_validate(
-            {
-                "model_name": f"m{i % 5}",
-                "series": series[:96],
-                "test_series": series[72:],
-                "spec": {
-                    "architecture": ARCHITECTURES[i % 3],
-                    "units": (4, 8, 16)[i // 3 % 3],
-                    "window": {"length": (6, 12, 18)[i // 9 % 3]},
-                    "seed": i,
-                    "max_seconds": 20,
-                },
-            }
-        )
+        request = TrainRequest.model_validate(request_body(i))
         job = Job(f"job{i}", request.model_name)
         state.add(job)
         runner.run_job(state, job.id, request, store, timeout_seconds=600)
@@ -85,13 +76,65 @@ def worker(trainings: int, release: bool, every: int, out: multiprocessing.Queue
     out.put("done")
 
 
+def request_body(i: int) -> dict[str, object]:
+    series = monthly(120, seed=i)
+    spec = {
+        "architecture": ARCHITECTURES[i % 3],
+        "units": (4, 8, 16)[i // 3 % 3],
+        "window": {"length": (6, 12, 18)[i // 9 % 3]},
+        "seed": i,
+        "max_seconds": 20,
+    }
+    name = f"m{i % 5}"
+    return {"model_name": name, "series": series[:96], "test_series": series[72:], "spec": spec}
+
+
+def process_rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def through_pool(trainings: int, every: int, max_jobs: int, max_memory_mb: int) -> None:
+    from service.jobs.local import LocalJobs
+    from service.jobs.status import FINISHED
+    from service.schemas.train import TrainRequest
+
+    root = Path(tempfile.mkdtemp(prefix="worker-memory-")) / "store"
+    manager = LocalJobs(root, max_jobs=max_jobs, max_memory_mb=max_memory_mb)
+    manager.start()
+    print(f"local pool: a worker is replaced after {max_jobs} jobs or {max_memory_mb} MB")
+    started = time.monotonic()
+    try:
+        for i in range(1, trainings + 1):
+            job = manager.submit(TrainRequest.model_validate(request_body(i)))
+            while (job := manager.get(job.id)).status not in FINISHED:
+                time.sleep(0.05)
+            rss = process_rss_mb(job.worker_pid or 0)
+            if i == 1 or i % every == 0 or i % max_jobs in (0, 1):
+                shown = f"{rss:7.0f} MB" if rss is not None else "retired"
+                seconds = time.monotonic() - started
+                print(f"{i:4d} trainings: {shown}  (worker {job.worker_pid}, {seconds:6.0f} s)")
+    finally:
+        manager.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trainings", type=int, default=100)
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--no-release", action="store_true")
+    parser.add_argument("--pool", action="store_true")
+    parser.add_argument("--max-trainings", type=int, default=50)
+    parser.add_argument("--max-memory-mb", type=int, default=2048)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.pool:
+        through_pool(args.trainings, args.every, args.max_trainings, args.max_memory_mb)
+        return
     context = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[str] = context.Queue()
     release = not args.no_release
