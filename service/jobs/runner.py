@@ -192,7 +192,7 @@ def release_memory() -> None:
     """Give back what a finished job leaves in its worker: the cycles not yet collected (the
     Keras models built to save the version) and the heap glibc keeps after a free
     (bench/worker_memory.py measures it). Compiled steps stay: they are the next training's
-    head start (with Keras' `clear_session` as well, ten trainings took 144 s, not 23 s)."""
+    head start; what they hold is bounded by replacing the worker (`retire_reason`)."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
