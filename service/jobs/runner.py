@@ -189,7 +189,7 @@ def configure_tensorflow(threads: int, xla_cache: Path | None) -> None:
 
 
 def release_memory() -> None:
-    """Give back what a finished job leaves in its worker: the cycles not yet collected (the
+    """Give back what the last job left in this worker: the cycles not yet collected (the
     Keras models built to save the version) and the heap glibc keeps after a free
     (bench/worker_memory.py measures it). Compiled steps stay: they are the next training's
     head start; what they hold is bounded by replacing the worker (`retire_reason`)."""

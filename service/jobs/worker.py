@@ -3,7 +3,7 @@ code as the local pool (runner.py), against the shared store.
 
 - Prefork: the parent process never imports TensorFlow; each child imports it once, after the
   fork, in `worker_process_init` (TensorFlow does not survive a fork).
-- After each job a child gives back what the job held (`release_memory`), and it is recycled
+- Before each job a child gives back what the last one held (`release_memory`), and it is recycled
   after FORECAST_WORKER_MAX_TRAININGS jobs (`worker_max_tasks_per_child`), past
   FORECAST_WORKER_MAX_MEMORY_MB of RSS, or once XLA's memory maps wear it out (`worn_out`),
   through billiard's own recycling: it checks `mem_rss()` against
@@ -73,6 +73,7 @@ def run(task: Task, job_id: str, kind: str, request: str, timeout_seconds: float
     kinds: dict[str, type[AnyRequest]] = {"backtest": BacktestRequest, "upload": UploadRequest}
     parsed = kinds.get(kind, TrainRequest).model_validate_json(request)
     store = ModelStore(settings.store_root)
+    release_memory()  # what the previous job left, before this one (see local.py)
     try:
         run_job(
             state(), job_id, parsed, store, timeout_seconds=timeout_seconds, max_attempts=2,
@@ -80,8 +81,6 @@ def run(task: Task, job_id: str, kind: str, request: str, timeout_seconds: float
         )  # fmt: skip
     except SoftTimeLimitExceeded:
         _fail(job_id, f"job exceeded its time limit of {timeout_seconds:g} s")
-    finally:
-        release_memory()
 
 
 @signals.task_failure.connect(sender=run)  # type: ignore[untyped-decorator]
