@@ -86,11 +86,16 @@ class ForecastClient:
         body = {**_train_body(model_name, spec, data), "async": True}
         return str(self._call("POST", "/train", json=body)["job_id"])
 
-    def job(self, job_id: str) -> JSON:
-        return self._call("GET", f"/jobs/{job_id}")
+    def job(self, job_id: str, *, history: str = "summary") -> JSON:
+        """The job with its result; `history`: `summary` (100 epochs), `full` or `none`."""
+        return self._call("GET", f"/jobs/{job_id}", params={"history": history})
 
-    def jobs(self) -> list[JSON]:
-        return list(self._call("GET", "/jobs")["data"])
+    def jobs(self, *, status: str | None = None, limit: int = 20, offset: int = 0) -> list[JSON]:
+        """Recent jobs, newest first, as summaries (no results: see `job`)."""
+        params: JSON = {"limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status
+        return list(self._call("GET", "/jobs", params=params)["data"])
 
     def cancel(self, job_id: str) -> JSON:
         return self._call("POST", f"/jobs/{job_id}/cancel")
@@ -99,10 +104,12 @@ class ForecastClient:
         """Forget a finished job (its version, if it stored one, stays)."""
         return self._call("DELETE", f"/jobs/{job_id}")
 
-    def wait(self, job_id: str, *, timeout: float = 3600, poll: float = 0.2) -> JSON:
+    def wait(
+        self, job_id: str, *, timeout: float = 3600, poll: float = 0.2, history: str = "summary"
+    ) -> JSON:
         """Poll a job until it finishes; returns its result, or raises its error."""
         deadline = time.monotonic() + timeout
-        while (job := self.job(job_id))["status"] not in FINISHED:
+        while (job := self.job(job_id, history=history))["status"] not in FINISHED:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)

@@ -55,7 +55,13 @@ class Settings(BaseSettings):
         "kernel's memory-map limit (XLA never unmaps what it compiled).",
     )
     worker_max_memory_mb: int = Field(
-        default=4096, ge=256, description="Celery: replace a worker process past this peak RSS."
+        default=2048,
+        ge=256,
+        description="Replace a training worker between jobs past this RSS (its compiled "
+        "training steps and XLA's executables stay for its life; bench/worker_memory.py).",
+    )
+    worker_max_trainings: int = Field(
+        default=50, ge=1, description="Replace a training worker after this many jobs."
     )
     xla_cache: bool = Field(
         default=True, description="Cache compiled training loops under <store_root>/.cache/xla."

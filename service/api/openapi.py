@@ -34,6 +34,7 @@ def openapi_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
         for operation in _operations(document):
             _restrict_security(operation, in_force)
         _drop_unused_schemes(document)
+        _json_bounds(document)
         _write_limits(document.get("components", {}).get("schemas", {}), settings)
         app.openapi_schema = document
     return app.openapi_schema
@@ -68,6 +69,25 @@ def _drop_unused_schemes(document: dict[str, Any]) -> None:
             del schemes[name]
     if not schemes:
         document.get("components", {}).pop("securitySchemes", None)
+
+
+# Pydantic writes a bound it cannot fold into the type's own schema (one inside `X | None`
+# behind a validator, as service/forecasting/jsontypes.py's numbers are) by its Python name.
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _json_bounds(schema: Any) -> None:
+    """Bounds on numbers by their JSON Schema names, in place and at any depth."""
+    if isinstance(schema, dict):
+        if schema.get("type") in ("integer", "number"):
+            for python, keyword in _BOUNDS.items():
+                if python in schema:
+                    schema[keyword] = schema.pop(python)
+        for value in schema.values():
+            _json_bounds(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _json_bounds(item)
 
 
 def _write_limits(schemas: dict[str, Any], settings: Settings) -> None:

@@ -8,6 +8,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from service.forecasting.jsontypes import JsonFloat
+
 ScalerKind = Literal["none", "standard", "minmax"]
 
 
@@ -17,8 +19,8 @@ class Scaler(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: ScalerKind
-    offset: list[float]
-    scale: list[float]
+    offset: list[JsonFloat]
+    scale: list[JsonFloat]
 
     @classmethod
     def fit(cls, kind: ScalerKind, data: np.ndarray) -> Scaler:

@@ -12,10 +12,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.forecasting.jsontypes import JsonBool, JsonFloat, JsonInt
 from service.forecasting.scaling import Scaler
 from service.forecasting.transforms import Transform, check_chain
 
-__all__ = ["Scaler", "TrainSpec", "Transform", "WindowSpec"]  # the vocabulary of a spec
+__all__ = [
+    "JsonBool",
+    "JsonFloat",
+    "JsonInt",
+    "Scaler",
+    "TrainSpec",
+    "Transform",
+    "WindowSpec",
+]  # the vocabulary of a spec
 
 
 class LayerType(StrEnum):
@@ -40,11 +49,11 @@ class LayerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)  # hashable: a compiled step's key
 
     type: LayerType
-    units: int = Field(ge=1, description="Limited by FORECAST_MAX_UNITS.")
+    units: JsonInt = Field(ge=1, description="Limited by FORECAST_MAX_UNITS.")
     activation: Activation | None = Field(
         default=None, description="Defaults to tanh for recurrent layers, linear for dense."
     )
-    return_sequences: bool = Field(
+    return_sequences: JsonBool = Field(
         default=False, description="Recurrent layers only: emit every timestep, not just the last."
     )
 
@@ -61,9 +70,9 @@ class WindowSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    length: int = Field(default=20, ge=1, le=10_000)
-    sampling_rate: int = Field(default=1, ge=1, le=10_000)
-    stride: int = Field(default=1, ge=1, le=10_000)
+    length: JsonInt = Field(default=20, ge=1, le=10_000)
+    sampling_rate: JsonInt = Field(default=1, ge=1, le=10_000)
+    stride: JsonInt = Field(default=1, ge=1, le=10_000)
 
     @property
     def timesteps(self) -> int:
@@ -81,7 +90,7 @@ class TrainSpec(BaseModel):
         description="A preset network; give this or `layers`, not both. Default: lstm. `auto` "
         "trains each preset and keeps the one with the lowest rolling-origin validation error.",
     )
-    units: int | None = Field(
+    units: JsonInt | None = Field(
         default=None, ge=1, description="Units per layer of a preset (default 8)."
     )
     layers: list[LayerSpec] | None = Field(
@@ -91,16 +100,16 @@ class TrainSpec(BaseModel):
         "(at most FORECAST_MAX_LAYERS layers).",
     )
     window: WindowSpec = Field(default_factory=WindowSpec)
-    batch_size: int | None = Field(
+    batch_size: JsonInt | None = Field(
         default=None, ge=1, le=100_000, description="Default: all windows in one batch."
     )
-    epochs: int | None = Field(
+    epochs: JsonInt | None = Field(
         default=None, ge=1, description="Default: 2000. Limited by FORECAST_MAX_EPOCHS."
     )
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
-    learning_rate: float | None = Field(default=None, gt=0, le=10, description="Default: 0.03.")
+    learning_rate: JsonFloat | None = Field(default=None, gt=0, le=10, description="Default: 0.03.")
     loss: Literal["mse"] = "mse"
-    validation_fraction: float | None = Field(
+    validation_fraction: JsonFloat | None = Field(
         default=None,
         ge=0.0,
         lt=0.9,
@@ -108,20 +117,20 @@ class TrainSpec(BaseModel):
         "and the weights at its lowest are kept. Default: 0.15 for a series of at least 20 "
         "windows when `epochs` is not given, else 0.",
     )
-    early_stopping_patience: int | None = Field(
+    early_stopping_patience: JsonInt | None = Field(
         default=None,
         ge=1,
         description="Epochs without improvement before stopping. Default: 300, or off when "
         "`epochs` is given explicitly.",
     )
-    tolerance: float | None = Field(
+    tolerance: JsonFloat | None = Field(
         default=None,
         gt=0,
         description="Stop once the training loss, in scaled units, is below this: the network "
         "fits the data (with a validation split, its best weights are kept). Default: 1e-6, or "
         "off when `epochs` is given explicitly.",
     )
-    interval_horizon: int = Field(
+    interval_horizon: JsonInt = Field(
         default=12,
         ge=0,
         le=1000,
@@ -129,8 +138,8 @@ class TrainSpec(BaseModel):
         "errors of forecasts from `calibration_origins` origins of the test series (else of the "
         "training series, in-sample) are stored with the model.",
     )
-    calibration_origins: int = Field(default=30, ge=5, le=1000)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    calibration_origins: JsonInt = Field(default=30, ge=5, le=1000)
+    seed: JsonInt = Field(default=0, ge=0, le=2**31 - 1)
     scaling: Scaling = "standard"
     transforms: list[Transform] | Literal["auto"] = Field(
         default_factory=list,
@@ -147,19 +156,19 @@ class TrainSpec(BaseModel):
         "the prediction is mapped back. Default: `last` for a series without transforms (the "
         "network then learns changes, not levels, and follows a trend), else none.",
     )
-    season_length: int | None = Field(
+    season_length: JsonInt | None = Field(
         default=None,
         ge=2,
         le=10_000,
         description="The data's season, for the seasonal naive baseline. Default: the "
         "seasonal_difference's, if any.",
     )
-    target_columns: list[int] | None = Field(
+    target_columns: list[JsonInt] | None = Field(
         default=None,
         min_length=1,
         description="Columns of a 2-D series to predict (default: all of them).",
     )
-    max_seconds: float | None = Field(
+    max_seconds: JsonFloat | None = Field(
         default=None, gt=0, description="Stop training at this budget; the model so far is kept."
     )
 

@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.forecasting import smoothing
+from service.forecasting.jsontypes import JsonBool, JsonFloat, JsonInt
 
 
 class Fitted(BaseModel):
@@ -25,12 +26,12 @@ class Fitted(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     trend: Literal["none", "additive", "damped"]
-    alpha: float
-    beta: float
-    gamma: float
-    phi: float
-    warmup: int = Field(description="Rows each series' initial states are estimated from.")
-    seasonal: bool = Field(
+    alpha: JsonFloat
+    beta: JsonFloat
+    gamma: JsonFloat
+    phi: JsonFloat
+    warmup: JsonInt = Field(description="Rows each series' initial states are estimated from.")
+    seasonal: JsonBool = Field(
         default=True,
         description="whether the season_length's season was kept (trend auto: by AICc)",
     )
@@ -45,8 +46,8 @@ class Transform(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["log", "difference", "seasonal_difference", "smoothing"]
-    order: int = Field(default=1, ge=1, le=2, description="difference only")
-    season_length: int | None = Field(default=None, ge=2, le=10_000)
+    order: JsonInt = Field(default=1, ge=1, le=2, description="difference only")
+    season_length: JsonInt | None = Field(default=None, ge=2, le=10_000)
     trend: Literal["auto", "none", "additive", "damped"] = Field(
         default="auto", description="smoothing only: the trend form (auto: lowest AICc)"
     )

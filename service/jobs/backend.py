@@ -84,6 +84,12 @@ class JobBackend(ABC):
     def outcomes(self) -> Outcomes:
         return self.state.outcomes()
 
+    def page(
+        self, *, status: JobStatus | None = None, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Job], int]:
+        """Recent jobs, newest first, from `offset`; and how many match in all."""
+        return self.state.page(status=status, limit=limit, offset=offset)
+
     def list(self) -> list[Job]:  # last: the name shadows the builtin in the class body
         """Recent jobs, newest first."""
         return self.state.recent()

@@ -58,6 +58,7 @@ def _config(settings: Settings) -> dict[str, Any]:
         # TensorFlow's import in each new process takes 5-7 s, past the 4 s default.
         "worker_proc_alive_timeout": 120,
         "worker_max_memory_per_child": settings.worker_max_memory_mb * 1024,
+        "worker_max_tasks_per_child": settings.worker_max_trainings,
         "worker_hijack_root_logger": False,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "worker_enable_remote_control": True,  # revoke reaches the workers

@@ -33,9 +33,10 @@ from service.jobs.runner import (
     AnyRequest,
     configure_tensorflow,
     kind_of,
+    release_memory,
+    retire_reason,
     run_job,
     worker_name,
-    worn_out,
 )
 from service.jobs.sqlite_state import SqliteJobState
 from service.jobs.status import JobStatus
@@ -58,6 +59,8 @@ class LocalJobs(JobBackend):
         timeout_seconds: float = 3600,
         xla_cache: Path | None = None,
         retire_at: float = 0.5,
+        max_jobs: int = 50,
+        max_memory_mb: int = 2048,
     ) -> None:
         super().__init__(SqliteJobState(store_root / STATE_FILE))
         self.store_root = store_root
@@ -67,6 +70,7 @@ class LocalJobs(JobBackend):
         self.timeout_seconds = timeout_seconds
         self.xla_cache = xla_cache
         self.retire_at = retire_at  # fraction of the system's memory-map limit; see worn_out
+        self.limits = (max_jobs, max_memory_mb)  # a worker's jobs and RSS before it is replaced
         self.owner = f"{worker_name()}:{uuid.uuid4().hex[:8]}"  # host:pid:instance
         self._requests: dict[str, AnyRequest] = {}  # this process's unfinished jobs
         self._futures: dict[str, Future[bool]] = {}
@@ -89,6 +93,8 @@ class LocalJobs(JobBackend):
             timeout_seconds=settings.job_timeout_seconds,
             xla_cache=settings.store_root / ".cache" / "xla" if settings.xla_cache else None,
             retire_at=settings.worker_retire_at,
+            max_jobs=settings.worker_max_trainings,
+            max_memory_mb=settings.worker_max_memory_mb,
         )
 
     # Lifecycle
@@ -103,7 +109,13 @@ class LocalJobs(JobBackend):
             max_workers=self.workers,
             mp_context=self._context,
             initializer=_init_worker,
-            initargs=(self.threads, str(self.state.path), self.xla_cache, self.retire_at),
+            initargs=(
+                self.threads,
+                str(self.state.path),
+                self.xla_cache,
+                self.retire_at,
+                self.limits,
+            ),
         )
         self._warm = pool.submit(os.getpid)  # starts a worker now: it imports TensorFlow
         return pool
@@ -117,12 +129,12 @@ class LocalJobs(JobBackend):
         broken.shutdown(wait=False, cancel_futures=True)
 
     def _retire(self, pool: ProcessPoolExecutor) -> None:
-        """The pool's worker is wearing out (see `worn_out`): new jobs go to a fresh pool, and
-        jobs still queued in this one are moved there (`_finish` sees them cancelled)."""
+        """The pool's worker is wearing out (see `retire_reason`): new jobs go to a fresh pool,
+        and jobs still queued in this one are moved there (`_finish` sees them cancelled)."""
         with self._lock:
             if self._pool is not pool or self._stopping.is_set():
                 return
-            log.info("retiring a training worker (memory maps of compiled models); starting anew")
+            log.info("retiring a training worker (see its log for why); starting anew")
             self._retiring = [*self._retiring[-3:], pool]  # only the latest still drain
             self._pool = self._new_pool()
         pool.shutdown(wait=False, cancel_futures=True)
@@ -260,9 +272,11 @@ def _alive(owner: str) -> bool:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(threads: int, state: str, xla_cache: Path | None, retire_at: float) -> None:
+def _init_worker(
+    threads: int, state: str, xla_cache: Path | None, retire_at: float, limits: tuple[int, int]
+) -> None:
     configure_tensorflow(threads, xla_cache)
-    _worker.update(state=SqliteJobState(Path(state)), retire_at=retire_at)
+    _worker.update(state=SqliteJobState(Path(state)), retire_at=retire_at, limits=limits, jobs=0)
     parent = os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
@@ -278,5 +292,18 @@ def _exit_with_parent(parent: int) -> None:
 def _run_local(job_id: str, request: AnyRequest, store_root: str, timeout: float) -> bool:
     """Run one job; True when this worker is worn out and should be replaced."""
     store = ModelStore(Path(store_root))
+    # What the previous job left is freed before this one, not after it: the 0.3 s it takes
+    # would otherwise keep a job that reads as finished in its worker slot.
+    release_memory()
     run_job(_worker["state"], job_id, request, store, timeout_seconds=timeout)
-    return worn_out(_worker["retire_at"])
+    _worker["jobs"] += 1
+    max_jobs, max_memory_mb = _worker["limits"]
+    reason = retire_reason(
+        jobs_run=_worker["jobs"],
+        max_jobs=max_jobs,
+        max_memory_mb=max_memory_mb,
+        retire_at=_worker["retire_at"],
+    )
+    if reason:
+        log.info("training worker %d retires: %s", os.getpid(), reason)
+    return bool(reason)

@@ -187,6 +187,17 @@ class RedisJobState:
         return self._jobs(ids)
 
     @_answering
+    def page(self, *, status: JobStatus | None, limit: int, offset: int) -> tuple[list[Job], int]:
+        ids = cast(list[str], self.redis.zrevrange(self.prefix + "jobs", 0, -1))
+        if status is not None:  # at most KEEP_FINISHED and the unfinished: one round trip
+            with self.redis.pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.hget(self._job(job_id), "status")
+                statuses = pipe.execute()
+            ids = [i for i, found in zip(ids, statuses, strict=True) if found == status.value]
+        return self._jobs(ids[offset : offset + limit]), len(ids)
+
+    @_answering
     def unfinished(self) -> list[Job]:
         ids = cast(set[str], self.redis.smembers(self.prefix + "unfinished"))
         return self._jobs(sorted(ids))

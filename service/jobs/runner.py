@@ -8,6 +8,9 @@ process, after the fork (Celery) or in the spawned process (local).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
 import os
 import socket
@@ -183,6 +186,37 @@ def configure_tensorflow(threads: int, xla_cache: Path | None) -> None:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     tf.config.experimental.enable_op_determinism()
+
+
+def release_memory() -> None:
+    """Give back what the last job left in this worker: the cycles not yet collected (the
+    Keras models built to save the version) and the heap glibc keeps after a free
+    (bench/worker_memory.py measures it). Compiled steps stay: they are the next training's
+    head start; what they hold is bounded by replacing the worker (`retire_reason`)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def rss_mb() -> float:
+    """This process' resident memory, in MB (0 where /proc is not there)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0.0
+    line = next((x for x in status.splitlines() if x.startswith("VmRSS:")), "VmRSS: 0 kB")
+    return int(line.split()[1]) / 1024
+
+
+def retire_reason(*, jobs_run: int, max_jobs: int, max_memory_mb: int, retire_at: float) -> str:
+    """Why this worker should be replaced before its next job, or "" if it need not."""
+    if worn_out(retire_at):
+        return "memory maps of compiled models"
+    if jobs_run >= max_jobs:
+        return f"{jobs_run} jobs run (FORECAST_WORKER_MAX_TRAININGS)"
+    if (rss := rss_mb()) > max_memory_mb:
+        return f"{rss:.0f} MB resident (FORECAST_WORKER_MAX_MEMORY_MB)"
+    return ""
 
 
 def worn_out(retire_at: float) -> bool:

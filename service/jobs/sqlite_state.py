@@ -66,6 +66,14 @@ class SqliteJobState:
         rows = self._db().execute("SELECT * FROM jobs ORDER BY seq DESC").fetchall()
         return [_job(row) for row in rows]
 
+    def page(self, *, status: JobStatus | None, limit: int, offset: int) -> tuple[list[Job], int]:
+        where, args = ("WHERE status = ?", [status.value]) if status else ("", [])
+        db = self._db()
+        total = int(db.execute(f"SELECT count(*) FROM jobs {where}", args).fetchone()[0])
+        query = f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ? OFFSET ?"
+        rows = db.execute(query, [*args, limit, offset]).fetchall()
+        return [_job(row) for row in rows], total
+
     def unfinished(self) -> list[Job]:
         query = f"SELECT * FROM jobs WHERE status IN {_UNFINISHED} ORDER BY seq"
         return [_job(row) for row in self._db().execute(query).fetchall()]

@@ -3,9 +3,12 @@ code as the local pool (runner.py), against the shared store.
 
 - Prefork: the parent process never imports TensorFlow; each child imports it once, after the
   fork, in `worker_process_init` (TensorFlow does not survive a fork).
-- A child is recycled between jobs once XLA's memory maps wear it out (`worn_out`), through
-  billiard's own recycling: it checks `mem_rss()` against `worker_max_memory_per_child` after
-  every task, and here reports "over" when the maps, which Celery cannot measure, are.
+- Before each job a child gives back what the last one held (`release_memory`), and it is recycled
+  after FORECAST_WORKER_MAX_TRAININGS jobs (`worker_max_tasks_per_child`), past
+  FORECAST_WORKER_MAX_MEMORY_MB of RSS, or once XLA's memory maps wear it out (`worn_out`),
+  through billiard's own recycling: it checks `mem_rss()` against
+  `worker_max_memory_per_child` after every task, and here reports "over" when the maps,
+  which Celery cannot measure, are.
 - Progress, cancel requests and outcomes go through the job state (redis_state.py); the
   parent sends a heartbeat there every few seconds, which is what /ready counts, and fails
   the running jobs of nodes whose heartbeats stopped (killed whole: no parent left to).
@@ -32,7 +35,13 @@ from service.jobs.celery_app import TASK, make_celery
 from service.jobs.celery_backend import ALIVE_WITHIN, HEARTBEAT_SECONDS
 from service.jobs.record import error
 from service.jobs.redis_state import RedisJobState
-from service.jobs.runner import AnyRequest, configure_tensorflow, run_job, worn_out
+from service.jobs.runner import (
+    AnyRequest,
+    configure_tensorflow,
+    release_memory,
+    run_job,
+    worn_out,
+)
 from service.jobs.status import JobStatus
 from service.schemas.backtest import BacktestRequest
 from service.schemas.train import TrainRequest
@@ -64,6 +73,7 @@ def run(task: Task, job_id: str, kind: str, request: str, timeout_seconds: float
     kinds: dict[str, type[AnyRequest]] = {"backtest": BacktestRequest, "upload": UploadRequest}
     parsed = kinds.get(kind, TrainRequest).model_validate_json(request)
     store = ModelStore(settings.store_root)
+    release_memory()  # what the previous job left, before this one (see local.py)
     try:
         run_job(
             state(), job_id, parsed, store, timeout_seconds=timeout_seconds, max_attempts=2,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.schemas.common import EXAMPLE_TEST_SERIES, ModelName, Series, VersionRef
+from service.forecasting.spec import JsonBool, JsonInt
+from service.schemas.common import EXAMPLE_TEST_SERIES, BodyVersionRef, ModelName, Series
 from service.schemas.dates import Dated
 
 
@@ -25,22 +26,22 @@ class BacktestRequest(Dated):
     )
 
     model_name: ModelName
-    version: VersionRef | None = Field(
+    version: BodyVersionRef | None = Field(
         default=None, description="A version number or an alias. Default: the latest version."
     )
     series: Series = Field(description="The series to backtest on, history and all.")
-    horizon: int = Field(ge=1, le=1000, description="Steps forecast from each origin.")
-    origins: int = Field(default=10, ge=1, le=500, description="How many of the last origins.")
-    season_length: int | None = Field(
+    horizon: JsonInt = Field(ge=1, le=1000, description="Steps forecast from each origin.")
+    origins: JsonInt = Field(default=10, ge=1, le=500, description="How many of the last origins.")
+    season_length: JsonInt | None = Field(
         default=None, ge=2, description="For seasonal naive and MASE. Default: the model's."
     )
-    refit: bool = Field(
+    refit: JsonBool = Field(
         default=False,
         description="Train the version's spec afresh on the history before each origin (same "
         "seed), instead of forecasting with the stored model: one training per origin, run as "
         "a job in a training worker. At most FORECAST_MAX_REFIT_ORIGINS origins.",
     )
-    run_async: bool = Field(
+    run_async: JsonBool = Field(
         default=False,
         alias="async",
         description="With `refit`: return 202 with a job id at once instead of waiting.",

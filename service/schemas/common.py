@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import AfterValidator, Field
 
+from service.forecasting.spec import JsonInt
 from service.schemas.arrays import ArrayField
 from service.store.names import ALIAS_PATTERN, MODEL_NAME_PATTERN, check_model_name
 
@@ -35,6 +36,11 @@ AliasName = Annotated[
 ]
 # A version by number or by alias, wherever a version is taken. Numbers first: "2" is version 2.
 VersionRef = Annotated[Annotated[int, Field(ge=1)] | AliasName, Field(union_mode="left_to_right")]
+# In a JSON body, a version number is a JSON number like every other (`"2"` is refused: see
+# forecasting/jsontypes.py); a path holds text, so there "2" is version 2.
+BodyVersionRef = Annotated[
+    Annotated[JsonInt, Field(ge=1)] | AliasName, Field(union_mode="left_to_right")
+]
 
 Series = Annotated[np.ndarray, ArrayField(1, 2, field="series")]
 TestSeries = Annotated[np.ndarray, ArrayField(1, 2, field="test_series")]

@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from service.forecasting.spec import JsonFloat, JsonInt
 from service.schemas.common import (
     EXAMPLE_TEST_SERIES,
+    BodyVersionRef,
     Inputs,
     ModelName,
     Series,
     Targets,
-    VersionRef,
     check_targets,
     data_forms,
     form,
@@ -55,7 +56,7 @@ class ForecastRequest(Dated):
     )
 
     model_name: ModelName
-    version: VersionRef | None = Field(
+    version: BodyVersionRef | None = Field(
         default=None, description="A version number or an alias. Default: the latest version."
     )
     series: Series | None = Field(
@@ -65,11 +66,13 @@ class ForecastRequest(Dated):
     targets: Targets | None = Field(
         default=None, description="Actuals for `inputs`; with them the response has `mse`."
     )
-    horizon: int = Field(
+    horizon: JsonInt = Field(
         default=0, ge=0, description="Steps to forecast past the end of `series`, recursively."
     )
-    stride: int = Field(default=1, ge=1, description="Step between the windows cut from `series`.")
-    levels: list[Annotated[float, Field(ge=1, lt=100)]] | None = Field(
+    stride: JsonInt = Field(
+        default=1, ge=1, description="Step between the windows cut from `series`."
+    )
+    levels: list[Annotated[JsonFloat, Field(ge=1, lt=100)]] | None = Field(
         default=None,
         max_length=10,
         description="Prediction interval levels in percent, 1 to 99.x (e.g. [80, 95]), for the "

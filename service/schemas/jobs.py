@@ -62,6 +62,26 @@ class JobPublic(BaseModel):
     error: JobError | None = None
 
 
+class JobSummary(BaseModel):
+    """A job as GET /jobs lists it: its state, not its result (that is at `url`)."""
+
+    job_id: str
+    model_name: str
+    kind: Literal["train", "backtest", "upload"] = "train"
+    status: JobStatus
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    version: int | None = Field(
+        default=None, description="The version a finished training or upload stored."
+    )
+    progress: JobProgress | None = None
+    error: JobError | None = None
+    url: str = Field(description="The whole job, with its result: GET it.")
+
+
 class JobsPublic(BaseModel):
-    data: list[JobPublic]
-    count: int
+    data: list[JobSummary]
+    count: int = Field(description="Jobs that match in all, beyond this page.")
+    limit: int
+    offset: int

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import VersionRef
+from service.schemas.common import BodyVersionRef
 from service.store.card import ModelCard, Notes
 
 
@@ -49,7 +49,7 @@ class ModelDetail(BaseModel):
 class AliasUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 2}]})
 
-    version: VersionRef = Field(description="A version number, or another alias.")
+    version: BodyVersionRef = Field(description="A version number, or another alias.")
 
 
 class AliasPublic(BaseModel):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.forecasting.spec import TrainSpec
+from service.forecasting.spec import JsonBool, TrainSpec
 from service.schemas.common import (
     EXAMPLE_SERIES,
     EXAMPLE_TEST_SERIES,
@@ -28,6 +28,13 @@ from service.schemas.dates import Dated, Gaps, SeasonSource
 from service.store.card import Candidate, CardStopReason, History, Metrics, ModelCard, Statistical
 
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
+# How much of the loss history an answer carries; the version's card keeps all of it.
+HistoryDetail = Literal["full", "summary", "none"]
+HISTORY_DETAIL = (
+    "The loss history in the answer: `summary` (default) at most 100 epochs, evenly spaced "
+    "with the best one, each value's epoch in `history.epochs`; `full` every epoch; `none` "
+    "left out. The version's card keeps the whole (GET /models/{name}/versions/{version})."
+)
 
 
 class TrainRequest(Gaps, Dated):
@@ -73,7 +80,7 @@ class TrainRequest(Gaps, Dated):
     test_inputs: TestInputs | None = None
     test_targets: TestTargets | None = None
     spec: TrainSpec = Field(default_factory=TrainSpec)
-    run_async: bool = Field(
+    run_async: JsonBool = Field(
         default=False,
         alias="async",
         description="Return 202 with a job id at once instead of waiting for the model.",
@@ -84,6 +91,7 @@ class TrainRequest(Gaps, Dated):
     tags: list[Tag] | None = Field(
         default=None, max_length=32, description="Labels kept with the version."
     )
+    history: HistoryDetail = Field(default="summary", description=HISTORY_DETAIL)
 
     @model_validator(mode="before")
     @classmethod
@@ -183,7 +191,7 @@ class TrainResult(BaseModel):
     version: int
     input_shape: tuple[int, int]
     metrics: Metrics
-    history: History
+    history: History | None
     epochs_run: int
     stop_reason: CardStopReason
     train_seconds: float
@@ -199,5 +207,10 @@ class TrainResult(BaseModel):
     missing_filled: int = 0
 
     @classmethod
-    def from_card(cls, card: ModelCard) -> TrainResult:
-        return cls.model_validate(card.model_dump(include=set(cls.model_fields)))
+    def from_card(cls, card: ModelCard, *, history: HistoryDetail = "summary") -> TrainResult:
+        result = cls.model_validate(card.model_dump(include=set(cls.model_fields)))
+        if history == "none":
+            result.history = None
+        elif history == "summary" and result.history is not None:
+            result.history = result.history.summary()
+        return result

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.forecasting.spec import Scaler, Transform, WindowSpec
+from service.forecasting.spec import JsonInt, Scaler, Transform, WindowSpec
 from service.schemas.common import ModelName, TestSeries
 
 
@@ -43,21 +43,21 @@ class UploadSpec(BaseModel):
         description="Windows relative to their own last value or mean (per feature); the "
         "prediction is mapped back.",
     )
-    target_columns: list[int] | None = Field(
+    target_columns: list[JsonInt] | None = Field(
         default=None,
         min_length=1,
         description="The columns of a 2-D series the model predicts (default: all of them).",
     )
-    season_length: int | None = Field(
+    season_length: JsonInt | None = Field(
         default=None, ge=2, le=10_000, description="For the seasonal naive baseline."
     )
-    interval_horizon: int = Field(
+    interval_horizon: JsonInt = Field(
         default=12,
         ge=0,
         le=1000,
         description="Steps ahead for which intervals are calibrated on `test_series` (0: none).",
     )
-    calibration_origins: int = Field(default=30, ge=5, le=1000)
+    calibration_origins: JsonInt = Field(default=30, ge=5, le=1000)
     test_series: TestSeries | None = Field(
         default=None,
         description="A series the model did not train on: metrics and baselines are measured "

@@ -16,6 +16,9 @@ from service.forecasting.spec import TrainSpec
 from service.forecasting.trained import Candidate, Statistical
 from service.forecasting.training import StopReason
 
+# Epochs a history summary keeps (GET /jobs/{id}, POST /train by default).
+HISTORY_POINTS = 100
+
 __all__ = [
     "Candidate",
     "CardStopReason",
@@ -57,6 +60,26 @@ class Metrics(BaseModel):
 class History(BaseModel):
     loss: list[float]
     val_loss: list[float] | None = None
+    epochs: list[int] | None = Field(
+        default=None,
+        description="The epoch (from 1) of each value, when the history is a summary; absent: "
+        "one value per epoch.",
+    )
+
+    def summary(self, points: int = HISTORY_POINTS) -> History:
+        """At most `points` epochs (and the best), evenly spaced from the first to the last:
+        the curve's shape at a fraction of its size."""
+        if len(self.loss) <= points:
+            return self
+        watched = self.val_loss or self.loss
+        best = min(range(len(watched)), key=watched.__getitem__)
+        step = (len(self.loss) - 1) / (points - 2)
+        kept = sorted({round(i * step) for i in range(points - 1)} | {best})
+        return History(
+            loss=[self.loss[i] for i in kept],
+            val_loss=[self.val_loss[i] for i in kept] if self.val_loss else self.val_loss,
+            epochs=[i + 1 for i in kept],
+        )
 
 
 class EnsembleMember(BaseModel):

@@ -35,7 +35,7 @@ from service.forecasting.windowing import as_2d
 from service.jobs.backend import JobBackend
 from service.jobs.record import Job
 from service.schemas.dates import SeasonSource, seasoned
-from service.schemas.train import TrainRequest, TrainResult
+from service.schemas.train import HistoryDetail, TrainRequest, TrainResult
 from service.store.card import EnsembleMember, History, Metrics, ModelCard, Notes
 from service.store.local import (
     BATCHED_FILE,
@@ -61,11 +61,11 @@ def submit(
     return jobs.submit(request)
 
 
-def result_of(job: Job) -> TrainResult:
+def result_of(job: Job, *, history: HistoryDetail = "summary") -> TrainResult:
     """A finished training job's result, or its error raised."""
     job.raise_error()
     assert job.card is not None
-    return TrainResult.from_card(ModelCard.model_validate(job.card))
+    return TrainResult.from_card(ModelCard.model_validate(job.card), history=history)
 
 
 def train_request(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -309,3 +310,25 @@ def test_an_auto_job_reports_which_training_is_running(
     total = 15 if progress["stage"] == "comparing candidates" else ENSEMBLE_SIZE
     assert progress["networks"] == total
     assert 1 <= progress["network"] <= total
+
+
+@pytest.mark.slow
+def test_an_auto_training_reports_its_whole_time_and_the_parts(
+    client: TestClient, chosen: dict[str, Any]
+) -> None:
+    """`train_seconds` is every network's fitting, candidates' too; `timings` has the parts
+    and the whole, which the job's own clock bears out."""
+    timings = chosen["timings"]
+    parts = ("comparing", "retraining", "measuring", "saving")
+    assert set(parts) | {"total"} <= set(timings)
+    assert sum(timings[p] for p in parts) <= timings["total"] * 1.01
+    assert chosen["train_seconds"] <= timings["comparing"] + timings["retraining"]
+    job = next(
+        j
+        for j in client.get("/jobs", params={"limit": 200}).json()["data"]
+        if j["model_name"] == "chosen"
+    )
+    started = datetime.fromisoformat(job["started_at"])
+    ran = (datetime.fromisoformat(job["finished_at"]) - started).total_seconds()
+    assert timings["total"] <= ran * 1.01
+    assert timings["total"] >= 0.8 * ran

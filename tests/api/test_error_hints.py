@@ -45,3 +45,10 @@ def test_a_body_without_content_type_says_so(client: TestClient) -> None:
     answer = client.post("/train", content=b'{"model_name": "x", "series": [1.0]}')
     [error] = detail(answer)
     assert "Content-Type: application/json" in str(error["msg"])
+
+
+def test_a_series_shorter_than_the_window_is_located_at_the_series(client: TestClient) -> None:
+    body = train_body("short", series=sine(8), spec={**tiny_spec(), "window": {"length": 10}})
+    [error] = detail(client.post("/train", json=body))
+    assert error["loc"] == ["body", "series"]
+    assert "spec.window.length 10 needs at least 11" in str(error["msg"])

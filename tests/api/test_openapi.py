@@ -163,3 +163,14 @@ def test_a_deleted_job_is_gone_and_an_unfinished_one_is_cancelled_first(
         what="the cancel",
     )
     assert client.delete(f"/jobs/{job_id}").status_code == 200
+
+
+def test_every_path_parameter_has_an_example() -> None:
+    """Try it out opens with a value in every path field (GET /jobs/{job_id} had none)."""
+    missing = [
+        f"{name} {param['name']}"
+        for name, op in operations(document()).items()
+        for param in op.get("parameters", [])
+        if param["in"] == "path" and not (param.get("examples") or param.get("example"))
+    ]
+    assert missing == []

@@ -69,7 +69,7 @@ def test_upload_is_stored_with_its_origin_and_no_history(
     assert card["upload"]["keras_version"].startswith("3.")
     assert card["upload"]["size"] == len(lecture[1])
     assert card["upload"]["uploaded_by"] is None  # no key set
-    assert card["history"] == {"loss": [], "val_loss": None}
+    assert card["history"] == {"loss": [], "val_loss": None, "epochs": None}
     assert (card["epochs_run"], card["stop_reason"]) == (0, "uploaded")
     assert card["input_shape"] == [20, 1]
     assert card["spec"]["layers"] == [

@@ -107,3 +107,31 @@ def test_a_worn_out_worker_is_replaced_between_jobs(store: ModelStore) -> None:
         assert len(store.versions("r3")) == 1
     finally:
         manager.shutdown()
+
+
+@pytest.mark.slow
+def test_a_worker_is_replaced_after_its_number_of_jobs(store: ModelStore) -> None:
+    """FORECAST_WORKER_MAX_TRAININGS: a worker's memory is bounded by recycling it."""
+    manager = LocalJobs(store.root, max_jobs=2)
+    manager.start()
+    try:
+        pids = []
+        for i in range(3):
+            pool = manager._pool
+            job = finished(manager, manager.submit(request(f"recycled-{i}")))
+            assert job.status is JobStatus.succeeded
+            pids.append(job.worker_pid)
+            if i == 1:  # the pool is swapped once the worker has answered its job
+                wait_for(lambda: manager._pool is not pool, timeout=30, what="a new pool")  # noqa: B023
+    finally:
+        manager.shutdown()
+    assert pids[0] == pids[1] != pids[2]
+
+
+def test_a_worker_retires_past_its_memory_or_jobs() -> None:
+    from service.jobs.runner import retire_reason, rss_mb
+
+    assert rss_mb() > 10
+    assert retire_reason(jobs_run=1, max_jobs=50, max_memory_mb=10**6, retire_at=1.0) == ""
+    assert "50 jobs" in retire_reason(jobs_run=50, max_jobs=50, max_memory_mb=10**6, retire_at=1.0)
+    assert "MB resident" in retire_reason(jobs_run=1, max_jobs=50, max_memory_mb=1, retire_at=1.0)

@@ -43,6 +43,21 @@ def test_jobs_are_listed_newest_first_and_unknown_ones_are_404(state: JobState) 
         state.get("nope")
 
 
+def test_a_page_of_jobs_is_newest_first_with_the_count_of_all_that_match(
+    state: JobState,
+) -> None:
+    for job_id in ("a", "b", "c", "d"):
+        added(state, job_id)
+    state.start("b", worker="h:1", max_attempts=1)
+    state.start("d", worker="h:1", max_attempts=1)
+    found, count = state.page(status=None, limit=2, offset=1)
+    assert ([job.id for job in found], count) == (["c", "b"], 4)
+    found, count = state.page(status=JobStatus.running, limit=1, offset=0)
+    assert ([job.id for job in found], count) == (["d"], 2)
+    found, count = state.page(status=JobStatus.queued, limit=5, offset=2)
+    assert (found, count) == ([], 2)
+
+
 def test_a_job_starts_once_unless_retries_are_allowed(state: JobState) -> None:
     added(state, "a")
     assert state.start("a", worker="h:1", max_attempts=2) is Start.run

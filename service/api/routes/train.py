@@ -59,4 +59,4 @@ async def train(
     if request.run_async:
         accepted = JobAccepted(job_id=job.id, status_url=f"/jobs/{job.id}")
         return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
-    return training.result_of(await jobs.wait(job.id))
+    return training.result_of(await jobs.wait(job.id), history=request.history)
