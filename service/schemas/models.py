@@ -61,7 +61,12 @@ class AliasPublic(BaseModel):
 class NotesUpdate(BaseModel):
     """What to change; a field left out stays as it is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"description": "GRU, 2022-2024 sales", "tags": ["sales", "monthly"]}]
+        },
+    )
 
     description: str | None = Field(default=None, max_length=2000)
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(

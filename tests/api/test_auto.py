@@ -326,7 +326,7 @@ def test_an_auto_training_reports_its_whole_time_and_the_parts(
     job = next(
         j
         for j in client.get("/jobs", params={"limit": 200}).json()["data"]
-        if j["model_name"] == "chosen"
+        if j["model_name"] == "chosen" and j["version"] == chosen["version"]
     )
     started = datetime.fromisoformat(job["started_at"])
     ran = (datetime.fromisoformat(job["finished_at"]) - started).total_seconds()

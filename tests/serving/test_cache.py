@@ -83,7 +83,7 @@ def test_a_version_deleted_elsewhere_is_not_served_from_memory(
 def test_card_lists_its_files(trained_store: ModelStore) -> None:
     folder = trained_store.version_dir("m", 1)
     files = sorted(p.name for p in folder.iterdir())
-    assert files == ["card.json", "model.keras", "model.npz", "model.onnx"]
+    assert files == ["card.json", "model.keras", "model.npz", "model.onnx", "tail.npy"]
     assert json.loads((folder / "card.json").read_text())["version"] == 1
 
 
@@ -112,7 +112,7 @@ def test_an_export_that_disagrees_with_keras_is_not_kept(
     store.open()
     train_and_store(TrainRequest.model_validate(train_body("m")), store)
     files = sorted(p.name for p in store.version_dir("m", 1).iterdir())
-    assert files == ["card.json", "model.keras", "model.onnx"]
+    assert files == ["card.json", "model.keras", "model.onnx", "tail.npy"]
     assert ModelCache(store, capacity=2, max_bytes=2**30).get("m", 1).runtime == "onnx"
 
 

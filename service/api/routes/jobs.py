@@ -13,6 +13,9 @@ from service.schemas.jobs import JobError, JobProgress, JobPublic, JobsPublic, J
 from service.schemas.train import HISTORY_DETAIL, HistoryDetail, TrainResult
 from service.store.card import ModelCard
 
+# Past any job store's count, and within SQLite's 64-bit integers (a larger offset was a 500).
+MAX_OFFSET = 1_000_000_000
+
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=errors(401, 404, 503))
 
 _ID = "3f2b8c1e9a4d4f6b8e2c7a1d5b9f0e34"  # uuid4().hex, as a job id is made
@@ -36,7 +39,9 @@ def list_jobs(
     jobs: JobsDep,
     status: Annotated[JobStatus | None, Query(description="Only the jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Jobs on this page.")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Jobs skipped, newest first.")] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Jobs skipped, newest first.")
+    ] = 0,
 ) -> JobsPublic:
     """Recent jobs (trainings, refit backtests, uploads), newest first: each one's state, not
     its result, which GET /jobs/{id} gives. `count` is how many match in all."""
