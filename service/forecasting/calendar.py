@@ -23,7 +23,7 @@ def parse_freq(freq: str, *, field: str = "freq") -> BaseOffset:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             offset = to_offset(freq)
-    except (ValueError, TypeError, FutureWarning) as error:
+    except (ValueError, TypeError, Warning) as error:  # a deprecated alias warns on pandas 2
         raise ValueError(
             f"{field} {freq!r} is not a pandas offset alias (D, h, W-MON, MS, QS, ...): {error}"
         ) from None
@@ -129,9 +129,9 @@ def _inferred(index: pd.DatetimeIndex) -> BaseOffset:
     _check_increasing(index)
     if len(index) < 2:
         raise ValueError("one timestamp has no spacing: give `freq` too")
-    inferred = pd.infer_freq(index) if len(index) >= 3 else None
+    inferred = _infer_freq(index) if len(index) >= 3 else None
     if inferred is not None:
-        return parse_freq(inferred)
+        return inferred
     steps = index[1:] - index[:-1]
     uneven = np.flatnonzero(steps != steps[0])
     if len(uneven):
@@ -142,6 +142,17 @@ def _inferred(index: pd.DatetimeIndex) -> BaseOffset:
             "timestamps must be evenly spaced (a gap? give `freq` to say which is meant)"
         )
     return parse_freq(pd.tseries.frequencies.to_offset(steps[0]).freqstr)
+
+
+def _infer_freq(index: pd.DatetimeIndex) -> BaseOffset | None:
+    """pandas' inferred frequency as an offset: pandas 3.1 returns one under an option (and warns
+    when asked for the string), earlier versions only give the alias."""
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            inferred = pd.infer_freq(index)
+    except pd.errors.OptionError:  # pandas before 3.1: the alias string, never a warning
+        inferred = pd.infer_freq(index)
+    return None if inferred is None else to_offset(inferred)
 
 
 def _check_increasing(index: pd.DatetimeIndex) -> None:
