@@ -26,12 +26,13 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 
-# Dependencies first, in a layer of their own: it is rebuilt only when pyproject.toml changes.
-# The list is read from [project].dependencies (environment markers kept) with tomllib.
-COPY pyproject.toml ./
+# Dependencies first, in a layer of their own: rebuilt only when pyproject.toml or constraints.txt
+# change. The list is read from [project].dependencies (environment markers kept) with tomllib, and
+# installed at the versions the test suite passed with (constraints.txt).
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && pip install --no-cache-dir -c constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 # Then the package itself, without touching the dependencies installed above.
