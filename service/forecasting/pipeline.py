@@ -165,9 +165,10 @@ def train_auto(
     test_series: np.ndarray | None = None,
     context: TrainingContext = UNWATCHED,
 ) -> Trained:
-    """Choose the architecture and/or transforms by rolling-origin validation, then retrain the
-    best few on the whole series (sharing what is left of `max_seconds`) and keep those and the
-    networks that validated them as one ensemble, measured as it will be served."""
+    """Choose the architecture and/or transforms by rolling-origin validation and keep the best
+    few, as validated, as one ensemble measured as it will be served; with `refit_full`, also
+    retrain them on the whole series (sharing what is left of `max_seconds`) and keep those
+    too."""
     started = time.monotonic()
     validated, board, statistical = choose(
         spec,
@@ -178,7 +179,7 @@ def train_auto(
         context=context,
         test_series=test_series,
     )
-    kept = [(n.spec, n.network_share) for n in validated if n.spec is not None]
+    kept = [(n.spec, n.network_share) for n in validated if n.spec is not None and spec.refit_full]
     members: list[Trained] = []
     for rank, (candidate, share) in enumerate(kept):
         if context.cancelled():
@@ -209,7 +210,7 @@ def train_auto(
             raise TrainingCancelled("training was cancelled while retraining the best candidates")
         # Shrunk towards its prior as far as its validation network was.
         members.append(shrunk(member, share))
-    if not members:
+    if kept and not members:
         raise TrainingDiverged("every kept candidate diverged when retrained on the whole series")
     if context.cancelled():  # before measuring all of them
         raise TrainingCancelled("training was cancelled after retraining the best candidates")
@@ -232,11 +233,10 @@ def train_auto(
         held_out=max(held_out) if held_out else None,
     )
     retrained = members[: len(members) - len(validated)]
-    trained.timings = {
-        "comparing": sum(entry.seconds for entry in board),
-        "retraining": sum(sum(m.timings.values()) for m in retrained),
-        "measuring": time.perf_counter() - measuring,
-    }
+    trained.timings = {"comparing": sum(entry.seconds for entry in board)}
+    if spec.refit_full:
+        trained.timings["retraining"] = sum(sum(m.timings.values()) for m in retrained)
+    trained.timings["measuring"] = time.perf_counter() - measuring
     trained.fitting_seconds = sum(entry.fitting for entry in board) + sum(
         m.fit.seconds for m in retrained
     )

@@ -171,6 +171,13 @@ class TrainSpec(BaseModel):
     max_seconds: JsonFloat | None = Field(
         default=None, gt=0, description="Stop training at this budget; the model so far is kept."
     )
+    refit_full: JsonBool = Field(
+        default=False,
+        description="With `auto`: also retrain the kept candidates on the whole series and add "
+        "them to the ensemble. By default the ensemble is the kept candidates as validated "
+        "(trained without the validation tail), which forecast the benchmark's held-out data "
+        "better and take half the time.",
+    )
 
     @model_validator(mode="after")
     def _one_architecture(self) -> TrainSpec:

@@ -144,15 +144,15 @@ class ModelCard(BaseModel):
     epochs_run: int
     stop_reason: CardStopReason
     train_seconds: float = Field(
-        description="Seconds spent fitting networks: with `auto`, every candidate's and "
-        "retraining's (the parts of the whole are in `timings`)."
+        description="Seconds spent fitting networks: with `auto`, every candidate's (and, with "
+        "`refit_full`, every retraining's; the parts of the whole are in `timings`)."
     )
     timings: dict[str, float] = Field(
         default_factory=dict,
-        description="Seconds by part: `fitting` (or, with `auto`, `comparing` candidates and "
-        "`retraining` the best), `measuring` (metrics and interval calibration), `saving` "
-        "(the files and exports), and `total`, from the start of training to the version "
-        "stored.",
+        description="Seconds by part: `fitting` (or, with `auto`, `comparing` candidates and, "
+        "with `refit_full`, `retraining` the best), `measuring` (metrics and interval "
+        "calibration), `saving` (the files and exports), and `total`, from the start of "
+        "training to the version stored.",
     )
     train_examples: int
     data_fingerprint: str
@@ -168,6 +168,12 @@ class ModelCard(BaseModel):
         description="With `auto`: statistical forecasts scored on the candidates' validation "
         "origins (the exponential smoothing priors alone, seasonal naive, naive, drift), to set "
         "the leaderboard's validation MSE beside.",
+    )
+    excluded_rows: int = Field(
+        default=0,
+        ge=0,
+        description="This network was trained on the series less its last rows (auto's "
+        "validation tail).",
     )
     ensemble: list[EnsembleMember] = Field(
         default_factory=list,

@@ -109,7 +109,7 @@ def min_refit_history(card: ModelCard) -> int:
     and its target after the transforms' lag, plus one more window to validate on if the spec
     holds some out; an ensemble's validation networks also leave out the rows they left out."""
     assert card.preprocessing.window is not None, "check_series refuses models of windows"
-    excluded = [0, *(member.excluded_rows for member in card.ensemble)]
+    excluded = [card.excluded_rows, *(member.excluded_rows for member in card.ensemble)]
     used = max(
         transforms.lag(prep.transforms) + rows
         for prep, rows in zip(card.preprocessings, excluded, strict=True)
@@ -137,7 +137,7 @@ def refit_backtest(
     networks = [
         (spec.model_copy(update={"interval_horizon": 0}), excluded)
         for spec, excluded in [
-            (card.spec, 0),
+            (card.spec, card.excluded_rows),
             *((member.spec, member.excluded_rows) for member in card.ensemble),
         ]
     ]

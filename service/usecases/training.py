@@ -219,6 +219,7 @@ def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str)
         "data_fingerprint": data_fingerprint,
         "library_versions": library_versions(),
         "calibration": trained.calibration,
+        "excluded_rows": trained.excluded_rows,
         "ensemble": [_member(m) for m in trained.ensemble],
         **_dates(request),
     }

@@ -73,8 +73,9 @@ def test_an_ensemble_averages_its_members_at_the_rows_all_of_them_predict(
     )
 
 
+@pytest.mark.parametrize("refit_full", [False, True], ids=["as validated", "refit_full"])
 def test_auto_keeps_the_best_few_and_measures_them_together(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, refit_full: bool
 ) -> None:
     monkeypatch.setattr(auto, "ENSEMBLE_SIZE", 2)
     spec = TrainSpec.model_validate(
@@ -84,6 +85,7 @@ def test_auto_keeps_the_best_few_and_measures_them_together(
             "epochs": 4,
             "window": {"length": 5},
             "transforms": "auto",
+            "refit_full": refit_full,
         }
     )
     test = rising(30, start=80)
@@ -91,14 +93,20 @@ def test_auto_keeps_the_best_few_and_measures_them_together(
     assert trained.leaderboard is not None
     kept = [c for c in trained.leaderboard if c.kept]
     assert kept == trained.leaderboard[:2]  # the two best by validation
-    # Both retrained on the whole series, then both as trained for validation (without its tail).
+    # Both as trained for validation (without its tail); with refit_full, both retrained on the
+    # whole series first.
     networks = [trained, *trained.ensemble]
+    copies = 2 if refit_full else 1
     assert [[t.type for t in n.spec.chain] for n in networks if n.spec] == [
-        c.transforms for c in kept * 2
+        c.transforms for c in kept * copies
     ]
     tail = auto.plan(spec, 80).tail
-    assert [n.excluded_rows for n in networks] == [0, 0, tail, tail]
-    assert networks[2].examples < networks[0].examples
+    assert [n.excluded_rows for n in networks] == [0, 0] * refit_full + [tail, tail]
+    if refit_full:
+        assert networks[2].examples < networks[0].examples
+        assert set(trained.timings) == {"comparing", "retraining", "measuring"}
+    else:
+        assert set(trained.timings) == {"comparing", "measuring"}
     # The card's metrics are the ensemble's, as it will be served.
     served = trained.forecaster()
     assert isinstance(served, Ensemble)
@@ -122,10 +130,10 @@ def test_a_strided_ensemble_evaluation_from_a_later_row(members: list[Forecaster
     )
 
 
-def auto_spec() -> TrainSpec:
+def auto_spec(*, refit_full: bool = True) -> TrainSpec:
     return TrainSpec.model_validate(
         {"architecture": "gru", "units": 3, "epochs": 120, "window": {"length": 5}}
-        | {"transforms": "auto"}
+        | {"transforms": "auto", "refit_full": refit_full}
     )
 
 
@@ -163,6 +171,13 @@ def test_auto_reports_each_training_and_stops_when_cancelled(
         ("retraining the best", 1, 3, 120),
         ("retraining the best", 2, 3, 50),
     ]
+    # Without refit_full, the candidates are all that trains.
+    events.clear()
+    trained = train_auto(
+        auto_spec(refit_full=False), rising(80), context=TrainingContext(on_progress=record)
+    )
+    assert len(trained.ensemble) == 2
+    assert events == expected[:12]
 
 
 def test_a_kept_candidate_that_diverges_when_retrained_is_left_out(
@@ -242,6 +257,10 @@ def test_max_seconds_is_shared_by_every_training(monkeypatch: pytest.MonkeyPatch
     # The first gets half of what was left, the second all that was left after it.
     assert 600 / 2 - 60 < first <= 600 / 2
     assert 2 * first - 60 < second <= 600
+    # Without refit_full, the candidates share all of it.
+    budgets.clear()
+    train_auto(auto_spec(refit_full=False).model_copy(update={"max_seconds": 600.0}), rising(80))
+    assert budgets == [(budgets[0][0], 150.0)] * 4
 
 
 @pytest.mark.parametrize(
@@ -287,6 +306,7 @@ def test_auto_validates_each_candidate_with_the_share_of_its_network_that_foreca
     monkeypatch.setattr(auto, "ENSEMBLE_SIZE", 2)
     spec = TrainSpec.model_validate(
         {"architecture": "gru", "units": 3, "epochs": 4, "transforms": "auto", "season_length": 4}
+        | {"refit_full": True}
     )
     series = rising(80)
     trained = train_auto(spec, series)
