@@ -176,7 +176,7 @@ class TrainSpec(BaseModel):
         description="With `auto`: also retrain the kept candidates on the whole series and add "
         "them to the ensemble. By default the ensemble is the kept candidates as validated "
         "(trained without the validation tail), which forecast the benchmark's held-out data "
-        "better and take half the time.",
+        "better in about 60% of the time.",
     )
 
     @model_validator(mode="after")
