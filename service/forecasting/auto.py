@@ -252,7 +252,9 @@ def choose(
                 context.tagged(
                     network=index + 1, networks=len(specs), stage="comparing candidates"
                 ),
-                padding(candidate, len(data)),
+                # Padded to its retraining's rows, to share its compiled step; with nothing to
+                # retrain, no rows of padding to train over.
+                padding(candidate, len(data)) if spec.refit_full else (0, 0),
             )
         except TrainingDiverged as error:
             entry.note, entry.seconds = "training diverged", round(time.monotonic() - t0, 3)

@@ -179,6 +179,7 @@ def train_auto(
         context=context,
         test_series=test_series,
     )
+    # To retrain: none unless refit_full (the validated networks are then the whole ensemble).
     kept = [(n.spec, n.network_share) for n in validated if n.spec is not None and spec.refit_full]
     members: list[Trained] = []
     for rank, (candidate, share) in enumerate(kept):
