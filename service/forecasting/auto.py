@@ -25,6 +25,7 @@ from service.forecasting.trained import (
     corrects_a_prior,
     described,
     shrunk,
+    with_priors_refitted,
 )
 from service.forecasting.training import (
     UNWATCHED,
@@ -205,7 +206,8 @@ def choose(
     test_series: np.ndarray | None = None,
 ) -> tuple[list[Trained], list[Candidate], list[Statistical]]:
     """The best ENSEMBLE_SIZE candidates by rolling-origin validation MSE, best first, as
-    trained for validation (on the series less its last `excluded_rows`), the leaderboard, and
+    trained for validation (on the series less its last `excluded_rows`; their smoothing priors
+    then fitted again to every row: `trained.with_priors_refitted`), the leaderboard, and
     the statistical forecasts' scores on the same origins.
 
     `train(spec, series, context, pad_rows)` trains a candidate: passed in, so that this
@@ -284,7 +286,8 @@ def choose(
         Statistical(name=form.name, validation_mse=form.validation_mse) for form in forms
     ]
     return (
-        [trained for _, _, trained in best],
+        # Scored with their priors fitted without the tail; kept with them fitted to every row.
+        [with_priors_refitted(trained, data) for _, _, trained in best],
         sorted(board, key=lambda c: (c.validation_mse is None, c.validation_mse)),
         sorted(statistical, key=lambda s: s.validation_mse),
     )

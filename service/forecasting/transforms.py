@@ -85,11 +85,16 @@ class Transform(BaseModel):
         season = self.season_length if f.seasonal else None
         return smoothing.Params(f.trend, season, f.alpha, f.beta, f.gamma, f.phi, f.warmup)
 
-    def fit(self, below: np.ndarray) -> Transform:
-        """This step with its parameters fitted to the level below (the training series')."""
+    def fit(self, below: np.ndarray, *, keep_form: bool = False) -> Transform:
+        """This step with its parameters fitted to the level below (the training series').
+        `keep_form`: a fitted step's parameters fitted again, in the form its first fit chose
+        (the trend form, and the season kept or left out)."""
         if self.type != "smoothing":
             return self
-        p = smoothing.fit(below[:, 0], season_length=self.season_length, trend=self.trend)
+        trend, season = self.trend, self.season_length
+        if keep_form and self.fitted is not None:
+            trend, season = self.fitted.trend, season if self.fitted.seasonal else None
+        p = smoothing.fit(below[:, 0], season_length=season, trend=trend)
         fitted = Fitted(
             trend=p.trend, alpha=p.alpha, beta=p.beta, gamma=p.gamma, phi=p.phi, warmup=p.warmup,
             seasonal=p.season_length is not None,
@@ -176,12 +181,13 @@ def check_chain(chain: list[Transform]) -> None:
             raise ValueError("smoothing goes first in transforms, or right after a log")
 
 
-def fit(chain: list[Transform], series: np.ndarray) -> list[Transform]:
-    """The chain with each step's parameters fitted to the training series."""
+def fit(chain: list[Transform], series: np.ndarray, *, keep_form: bool = False) -> list[Transform]:
+    """The chain with each step's parameters fitted to the training series (`keep_form`: a
+    fitted chain fitted again, each step in the form it has, see Transform.fit)."""
     out: list[Transform] = []
     level = series.astype(np.float64)
     for step in chain:
-        fitted = step.fit(level)
+        fitted = step.fit(level, keep_form=keep_form)
         out.append(fitted)
         level = fitted.apply(level)
     return out

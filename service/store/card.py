@@ -82,6 +82,12 @@ class History(BaseModel):
         )
 
 
+SHARE = (
+    "auto: the share of the network's correction to its prior kept (written into its weights; "
+    "a refit backtest shrinks its retraining as much)."
+)
+
+
 class EnsembleMember(BaseModel):
     """A network whose forecasts are averaged with the version's own; its files are in the
     version's folder under `members/<index>/`, named as the version's."""
@@ -94,8 +100,12 @@ class EnsembleMember(BaseModel):
     epochs_run: int
     stop_reason: StopReason
     excluded_rows: int = Field(
-        default=0, ge=0, description="Trained on the series less its last rows (auto's tail)."
+        default=0,
+        ge=0,
+        description="Trained on the series less its last rows (auto's tail); its smoothing "
+        "prior, if it has one, is fitted to every row.",
     )
+    network_share: float = Field(default=1.0, ge=0, le=1, description=SHARE)
 
 
 class UploadInfo(BaseModel):
@@ -173,8 +183,9 @@ class ModelCard(BaseModel):
         default=0,
         ge=0,
         description="This network was trained on the series less its last rows (auto's "
-        "validation tail).",
+        "validation tail); its smoothing prior, if it has one, is fitted to every row.",
     )
+    network_share: float = Field(default=1.0, ge=0, le=1, description=SHARE)
     ensemble: list[EnsembleMember] = Field(
         default_factory=list,
         description="With `auto`: the other networks kept, whose forecasts are averaged with "

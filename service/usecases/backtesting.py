@@ -128,37 +128,39 @@ def refit_backtest(
     history before each origin (same seed, no intervals) and forecast from there. Runs in a
     training worker."""
     from service.forecasting.pipeline import train_series
+    from service.forecasting.trained import shrunk, with_priors_refitted
     from service.forecasting.training import TrainingDiverged
 
     assert isinstance(request.version, int), "the API resolves the version before submitting"
     version = request.version
     card = store.card(request.model_name, version)
-    # Each network as it was trained: an ensemble's validation networks without the last rows.
+    # Each network as it was trained: an ensemble's validation networks without the last rows
+    # (their priors then fitted to every row), shrunk towards their priors as stored.
     networks = [
-        (spec.model_copy(update={"interval_horizon": 0}), excluded)
-        for spec, excluded in [
-            (card.spec, card.excluded_rows),
-            *((member.spec, member.excluded_rows) for member in card.ensemble),
+        (spec.model_copy(update={"interval_horizon": 0}), excluded, share)
+        for spec, excluded, share in [
+            (card.spec, card.excluded_rows, card.network_share),
+            *((m.spec, m.excluded_rows, m.network_share) for m in card.ensemble),
         ]
     ]
 
     def fit(history: np.ndarray) -> SeriesForecaster:
         trained = []
-        for index, (spec, excluded) in enumerate(networks, start=1):
+        for index, (spec, excluded, share) in enumerate(networks, start=1):
             if context.cancelled():
                 raise TrainingRejected("backtest was cancelled")
             try:
-                trained.append(
-                    train_series(
-                        spec,
-                        history[: len(history) - excluded],
-                        context=context.tagged(
-                            network=index, networks=len(networks), stage="retraining the ensemble"
-                        ),
-                    )
+                network = train_series(
+                    spec,
+                    history[: len(history) - excluded],
+                    context=context.tagged(
+                        network=index, networks=len(networks), stage="retraining the ensemble"
+                    ),
                 )
             except TrainingDiverged as error:  # as /train answers it: the spec's fault, a 422
                 raise TrainingRejected(f"at origin {len(history)}: {error}", field="spec") from None
+            network = shrunk(network, share)
+            trained.append(with_priors_refitted(network, history) if excluded else network)
         trained[0].ensemble = trained[1:]
         return trained[0].forecaster()
 

@@ -220,6 +220,7 @@ def _card_fields(request: TrainRequest, trained: Trained, data_fingerprint: str)
         "library_versions": library_versions(),
         "calibration": trained.calibration,
         "excluded_rows": trained.excluded_rows,
+        "network_share": trained.network_share,
         "ensemble": [_member(m) for m in trained.ensemble],
         **_dates(request),
     }
@@ -235,6 +236,7 @@ def _member(trained: Trained) -> EnsembleMember:
         epochs_run=trained.fit.epochs_run,
         stop_reason=trained.fit.stop_reason,
         excluded_rows=trained.excluded_rows,
+        network_share=trained.network_share,
     )
 
 

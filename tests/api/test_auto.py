@@ -15,7 +15,7 @@ from service.errors import InvalidInput
 from service.forecasting.auto import ENSEMBLE_SIZE, candidate_specs, plan
 from service.forecasting.data import Preprocessing
 from service.forecasting.spec import TrainSpec
-from service.forecasting.transforms import lag
+from service.forecasting.transforms import Transform, fit, lag
 from service.schemas.train import TrainRequest
 from service.usecases.checks import check_train_request
 from tests.utils import tiny_spec, train_body
@@ -113,6 +113,9 @@ def test_auto_ranks_candidates_by_validation_and_keeps_the_best(
     tail = plan(TrainSpec(), 90).tail
     excluded = [card["excluded_rows"], *(m["excluded_rows"] for m in card["ensemble"])]
     assert excluded == [tail] * ENSEMBLE_SIZE
+    # Each shrunk towards its prior as its candidate was, so that a refit can do the same.
+    shares = [card["network_share"], *(m["network_share"] for m in card["ensemble"])]
+    assert shares == [c["network_share"] or 1.0 for c in board[:ENSEMBLE_SIZE]]
 
 
 @pytest.mark.slow
@@ -169,6 +172,35 @@ def test_a_refit_backtest_retrains_every_network_of_an_ensemble(
     assert fixed.status_code == refit.status_code == 200, refit.text
     assert refit.json()["origins"] == fixed.json()["origins"] == [90]
     assert refit.json()["model"]["mse"] == pytest.approx(fixed.json()["model"]["mse"], rel=1e-3)
+
+
+@pytest.mark.slow
+def test_a_refit_backtest_refits_the_priors_and_shrinks_the_networks_as_trained(
+    client: TestClient,
+) -> None:
+    """Networks that correct a smoothing prior, validated without the tail and kept with the
+    prior fitted again to every row, one shrunk towards it: the refit from the end of the
+    training series retrains, refits and shrinks them the same way."""
+    spec = tiny_spec(architecture="auto", transforms=[{"type": "smoothing"}])
+    spec |= {"epochs": 60, "learning_rate": 0.05, "units": 8}  # overfits: shrinking pays
+    series = np.array(rising(90)) + np.random.default_rng(4).normal(0, 0.5, 90)
+    body = train_body("noisy", series=series.tolist(), spec=spec)
+    assert client.post("/train", json=body).status_code == 201
+    card = client.get("/models/noisy/versions/1").json()["card"]
+    networks = [card, *card["ensemble"]]
+    tail = plan(TrainSpec(), 90).tail
+    assert all(n["excluded_rows"] == tail for n in networks)
+    assert min(n["network_share"] for n in networks) < 1.0
+    without_tail = fit([Transform(type="smoothing")], series[:-tail, None])
+    for n in networks:
+        assert Preprocessing.model_validate(n["preprocessing"]).transforms != without_tail
+    request = {"model_name": "noisy", "series": series.tolist() + [0.0] * 3, "horizon": 3}
+    request |= {"origins": 1}
+    fixed = client.post("/backtest", json=request)
+    refit = client.post("/backtest", json={**request, "refit": True})
+    assert fixed.status_code == refit.status_code == 200, refit.text
+    assert refit.json()["origins"] == fixed.json()["origins"] == [90]
+    assert refit.json()["model"]["mse"] == pytest.approx(fixed.json()["model"]["mse"], rel=1e-4)
 
 
 def describe(spec: dict[str, Any]) -> tuple[str, list[str], str]:

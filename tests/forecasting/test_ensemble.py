@@ -119,6 +119,32 @@ def test_auto_keeps_the_best_few_and_measures_them_together(
     )
 
 
+def test_kept_networks_correct_a_prior_fitted_again_to_every_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each candidate is validated with its smoothing prior fitted to the rows before the tail
+    (no leak); the kept networks correct the same form of prior fitted again to every row."""
+    monkeypatch.setattr(auto, "ENSEMBLE_SIZE", 2)
+    spec = TrainSpec.model_validate(
+        {"architecture": "auto", "units": 3, "epochs": 4, "window": {"length": 5}}
+        | {"transforms": [{"type": "smoothing"}]}
+    )
+    series = as_2d(rising(80) + np.random.default_rng(1).normal(0, 0.3, 80))
+    tail = auto.plan(spec, 80).tail
+    series[-tail:] += np.linspace(0, 6, tail)[:, None]  # the trend steepens in the tail
+    kept, _, _ = auto.choose(
+        spec, series, train=lambda c, d, w, p: train_series(c, d, context=w, pad_rows=p)
+    )
+    stale = transforms.fit(spec.chain, series[:-tail])
+    assert len(kept) == 2
+    for network in kept:
+        assert network.excluded_rows == tail
+        chain = network.preprocessing.transforms
+        assert chain == transforms.fit(stale, series, keep_form=True) != stale
+        assert network.spec is not None
+        assert network.spec.chain == chain
+
+
 def test_a_strided_ensemble_evaluation_from_a_later_row(members: list[Forecaster]) -> None:
     ensemble = Ensemble(members)
     series = rising(40, start=60)

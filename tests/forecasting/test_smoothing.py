@@ -145,6 +145,33 @@ def test_a_season_that_is_not_there_is_left_out_by_aicc() -> None:
     assert step.lag == smoothing.warmup_rows(step.fitted.trend, None, 48)
 
 
+def test_a_fitted_step_fitted_again_keeps_its_form_and_refits_its_parameters() -> None:
+    """`keep_form`: the trend form and the season left out, as chosen on the first rows, with
+    parameters fitted to every row; a step fitted afresh chooses its form again."""
+    rng = np.random.default_rng(4)
+    trend = 200 + np.cumsum(3 + rng.normal(0, 1.5, 48))
+    seasonal = trend + 20 * np.resize([1.0, -1.0, 0.5, -0.5], 48)
+    # The first 40 rows have no season; the last 20 (and so the whole series) do.
+    series = np.concatenate([trend[:40], seasonal[40:] + 8 * np.resize([1.0, -1.0], 8)])
+    step = transforms.fit([Transform(type="smoothing", season_length=4)], series[:40, None])[0]
+    assert step.fitted is not None
+    assert not step.fitted.seasonal
+    again = transforms.fit([step], series[:, None], keep_form=True)[0]
+    assert again.fitted is not None
+    assert (again.fitted.trend, again.fitted.seasonal) == (step.fitted.trend, False)
+    expected = smoothing.fit(series, season_length=None, trend=step.fitted.trend)
+    assert (again.fitted.alpha, again.fitted.beta, again.fitted.phi, again.fitted.warmup) == (
+        expected.alpha,
+        expected.beta,
+        expected.phi,
+        expected.warmup,
+    )
+    assert again.season_length == 4  # the step as given, its season still left out
+    afresh = transforms.fit([Transform(type="smoothing", season_length=4)], series[:, None])[0]
+    assert afresh.fitted is not None
+    assert afresh.fitted.seasonal
+
+
 def test_the_warm_up_takes_two_seasons_at_most_half_the_series() -> None:
     assert smoothing.warmup_rows("additive", 12, 300) == 26
     assert smoothing.warmup_rows("additive", 12, 40) == 20
