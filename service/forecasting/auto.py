@@ -90,11 +90,18 @@ class Plan:
 
 
 def plan(spec: TrainSpec, rows: int) -> Plan:
-    """A season's horizon (10 steps without one) from 12 origins on a long series; on a short
-    one, fewer origins and a shorter horizon, so that a tenth to a fifth of it is held out and
-    the rest still trains a candidate."""
+    """Two seasons' horizon (10 steps without a season) from 12 origins on a long series; on a
+    short one, fewer origins and a shorter horizon, so that a tenth to a fifth of it is held out
+    and the rest still trains a candidate.
+
+    Two seasons, as far ahead as users forecast (M4's quarterly horizon is 8, its monthly 18):
+    a network whose trend drifts validates well a season ahead and then strays. Against one
+    season, on all 33 series of bench/accuracy.py (the best five as validated, holdout MSE over
+    the best statistical model's, geometric mean): 1.37 to 1.30, tuning 1.22 to 1.18, holdout
+    1.77 to 1.62 (austres 11.5 to 7.6, ausbeer 2.0 to 1.1; woolyrnq 1.4 to 2.1)."""
     origins = int(np.clip(rows // 10, MIN_VALIDATION_ORIGINS, VALIDATION_ORIGINS))
-    horizon = int(np.clip(min(spec.season_length or 10, rows // 8), 2, 10_000))
+    seasons = 2 * spec.season_length if spec.season_length else 10
+    horizon = int(np.clip(min(seasons, rows // 8), 2, 10_000))
     return Plan(horizon=horizon, origins=origins)
 
 
