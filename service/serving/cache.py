@@ -79,6 +79,11 @@ class ModelCache:
                 self._shrink()
             return loaded
 
+    def holds(self, name: str, version: int) -> bool:
+        """Whether the version is loaded (a `get` would not read its files)."""
+        with self._lock:
+            return (name, version) in self._models
+
     def evict(self, name: str, version: int | None = None) -> None:
         with self._lock:
             for key in [k for k in self._models if k[0] == name and version in (None, k[1])]:

@@ -59,6 +59,28 @@ def forecast(
     return result
 
 
+# A request this small, for a version already loaded, is answered on the event loop: the hop to
+# the thread pool and back costs more than its few network steps (see runs_inline).
+INLINE_WINDOWS = 8
+INLINE_ROWS = 64
+INLINE_HORIZON = 8
+
+
+def runs_inline(request: ForecastRequest, *, store: ModelStore, cache: ModelCache) -> bool:
+    """Whether `forecast` may run on the event loop: a few windows (or a short series and a
+    short horizon) for a version already in the cache, so that nothing reads a file but the
+    stats that resolve the version. Anything else goes to the thread pool."""
+    if request.inputs is not None:
+        small = len(request.inputs) <= INLINE_WINDOWS
+    elif request.series is not None:
+        small = len(request.series) <= INLINE_ROWS and request.horizon <= INLINE_HORIZON
+    else:
+        small = False  # the stored training series is read from disk
+    if not small:
+        return False
+    return cache.holds(request.model_name, store.resolve(request.model_name, request.version))
+
+
 def load_checked(
     request: ForecastRequest, *, store: ModelStore, cache: ModelCache, settings: Settings
 ) -> tuple[int, SeriesForecaster, ModelCard]:

@@ -79,3 +79,35 @@ def test_horizon_with_inputs_is_rejected(client: TestClient, trained: dict[str, 
     response = forecast(client, inputs=[[[0.1]] * 5], horizon=2)
     assert response.status_code == 422
     assert "horizon needs `series`" in response.text
+
+
+def test_a_small_request_for_a_loaded_version_runs_on_the_event_loop(
+    client: TestClient, trained: dict[str, Any]
+) -> None:
+    """Only a few windows for a version already in the cache skip the thread pool (nothing to
+    read but the version's stats); the answers are those of the thread pool's path."""
+    from service.schemas.forecast import ForecastRequest
+    from service.usecases.forecasting import runs_inline
+
+    state = client.app.state  # type: ignore[attr-defined]
+    state.cache.evict("shared")
+
+    def inline(**body: Any) -> bool:
+        request = ForecastRequest.model_validate({"model_name": "shared", **body})
+        return runs_inline(request, store=state.store, cache=state.cache)
+
+    assert not inline(series=sine(12))  # not loaded: its files are read in the thread pool
+    first = forecast(client, series=sine(12))
+    assert first.status_code == 200, first.text
+    assert inline(series=sine(12))
+    assert inline(series=sine(12), horizon=8)
+    assert inline(inputs=[[[0.1]] * 5] * 8)
+    assert forecast(client, series=sine(12)).json() == first.json()
+    assert not inline(series=sine(65))
+    assert not inline(series=sine(12), horizon=9)
+    assert not inline(inputs=[[[0.1]] * 5] * 9)
+    assert not inline(horizon=3)  # from the stored training series, read from disk
+    longer = forecast(client, series=sine(65)).json()  # through the thread pool
+    assert longer["predictions"][:7] == pytest.approx(first.json()["predictions"], rel=1e-6)
+    # An unknown version is a 404 from either path.
+    assert forecast(client, series=sine(12), version=999).status_code == 404

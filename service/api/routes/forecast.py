@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from service.api.csv_body import CsvRoute, csv_body
 from service.api.deps import CacheDep, SettingsDep, StoreDep
@@ -38,7 +39,7 @@ _CSV_FIELDS: dict[str, dict[str, Any]] = {
     responses=errors(400, 401, 404, 409, 413),
     openapi_extra=csv_body(fields=_CSV_FIELDS),
 )
-def forecast(
+async def forecast(
     request: ForecastRequest, store: StoreDep, cache: CacheDep, settings: SettingsDep
 ) -> Response:
     """One-step predictions for every window, the MSE against the actuals, and optionally a
@@ -53,8 +54,14 @@ def forecast(
     Also takes a `text/csv` body (as `POST /train` does): `timestamp_column` and
     `value_columns` and the other fields as query parameters.
 
-    A plain `def`: FastAPI runs it in its thread pool, off the event loop.
+    A small request for a loaded version runs on the event loop (`forecasting.runs_inline`);
+    the rest in the thread pool, off it.
     """
-    result = forecasting.forecast(request, store=store, cache=cache, settings=settings)
+    if forecasting.runs_inline(request, store=store, cache=cache):
+        result = forecasting.forecast(request, store=store, cache=cache, settings=settings)
+    else:
+        result = await run_in_threadpool(
+            forecasting.forecast, request, store=store, cache=cache, settings=settings
+        )
     # Serialised once here: returning the model would have FastAPI validate it again.
     return Response(result.model_dump_json(), media_type="application/json")
