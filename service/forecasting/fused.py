@@ -26,15 +26,13 @@ from service.forecasting.onnx_graph import Graph
 from service.forecasting.runtime_graph import (
     _double,
     _model,
+    _network,
     _opsets,
-    _prefixed,
     _session,
     _step,
     joint_model,
     step_model,
 )
-
-Net = tuple[onnx.GraphProto, str, str]  # a network's graph, its input and its output
 
 
 def _int64(*values: int) -> np.ndarray:
@@ -51,13 +49,23 @@ def horizon_model(networks: list[onnx.ModelProto], preps: list[Preprocessing]) -
     carried_out: list[onnx.ValueInfoProto] = []
     scanned: list[onnx.ValueInfoProto] = []
     for k, (network, prep) in enumerate(zip(networks, preps, strict=True)):
-        graph = _prefixed(network.graph, f"m{k}_net_")
+        net = _network(network, f"m{k}_net_")
+        graph = net[0]
         g.initializers.extend(graph.initializer)  # outer scope: the loop body reads them
-        net = (graph, graph.input[0].name, graph.output[0].name)
+        history, kind = f"m{k}_history_in", TensorProto.DOUBLE
         if _scaled(prep):
-            y, kind = _scaled_step(body, f"m{k}_", prep, net), TensorProto.FLOAT
+            window, kind = _sampled(body, history, prep), TensorProto.FLOAT
+            for node in graph.node:  # the network reads the window itself
+                node.input[:] = [window if n == net[1] else n for n in node.input]
+            body.nodes.extend(graph.node)
+            body.one("Unsqueeze", net[2], body.const(_int64(1)))
         else:
-            y, kind = _double_step(body, f"m{k}_", prep, net), TensorProto.DOUBLE
+            _step(body, _sampled(body, history, prep), prep, net, row=True)
+        # The step's row (origins, 1, features): the loop's scanned output, and the window's
+        # next row.
+        step = f"m{k}_step"
+        body.nodes[-1].output[0] = step
+        _append(body, history, step, prep, f"m{k}_history_out")
         length = prep.window.length if prep.window else 0
         for names, suffix in ((carried_in, "_history_in"), (carried_out, "_history_out")):
             names.append(
@@ -65,10 +73,7 @@ def horizon_model(networks: list[onnx.ModelProto], preps: list[Preprocessing]) -
                     f"m{k}{suffix}", kind, ["origins", length, prep.features]
                 )
             )
-        body.one("Identity", y, out=f"m{k}_step")
-        scanned.append(
-            helper.make_tensor_value_info(f"m{k}_step", kind, ["origins", prep.features])
-        )
+        scanned.append(helper.make_tensor_value_info(step, kind, ["origins", 1, prep.features]))
     body.one("Identity", "cond_in", out="cond_out")
     loop_body = helper.make_graph(
         body.nodes, "steps",
@@ -85,11 +90,11 @@ def horizon_model(networks: list[onnx.ModelProto], preps: list[Preprocessing]) -
         helper.make_node("Loop", ["horizon", true, *histories], [*lasts, *steps], body=loop_body)
     )
     forecasts = []
-    for prep, out in zip(preps, steps, strict=True):  # (horizon, origins, features) each
+    for prep, out in zip(preps, steps, strict=True):  # (horizon, origins, 1, features) each
         if _scaled(prep):
             out = _unscaled(g, out, prep)
-        moved = g.one("Transpose", out, perm=[1, 0, 2])
-        forecasts.append(g.one("Unsqueeze", moved, g.const(_int64(0))))
+        moved = g.one("Transpose", out, perm=[2, 1, 0, 3])  # (1, origins, horizon, features)
+        forecasts.append(moved)
     g.one("Concat", *forecasts, out="forecast", axis=0)
     features = preps[0].features
     inputs = [
@@ -111,24 +116,6 @@ def _scaled(prep: Preprocessing) -> bool:
     return prep.window_normalization == "none" and (x.offset, x.scale) == (y.offset, y.scale)
 
 
-def _scaled_step(body: Graph, prefix: str, prep: Preprocessing, net: Net) -> str:
-    """The network's output (origins, features) float32; the window advanced with it."""
-    history = f"{prefix}history_in"
-    graph, net_in, net_out = net
-    body.one("Identity", _sampled(body, history, prep), out=net_in)
-    body.nodes.extend(graph.node)
-    _append(body, history, net_out, prep, f"{prefix}history_out")
-    return net_out
-
-
-def _double_step(body: Graph, prefix: str, prep: Preprocessing, net: Net) -> str:
-    """The prediction (origins, features) float64, as Forecaster.predict makes it."""
-    history = f"{prefix}history_in"
-    y = _step(body, _sampled(body, history, prep), prep, net)
-    _append(body, history, y, prep, f"{prefix}history_out")
-    return y
-
-
 def _sampled(body: Graph, history: str, prep: Preprocessing) -> str:
     assert prep.window is not None
     if prep.window.sampling_rate == 1:
@@ -139,15 +126,14 @@ def _sampled(body: Graph, history: str, prep: Preprocessing) -> str:
     )  # fmt: skip
 
 
-def _append(body: Graph, history: str, y: str, prep: Preprocessing, out: str) -> None:
-    """The window less its first row, with `y` as its last."""
+def _append(body: Graph, history: str, row: str, prep: Preprocessing, out: str) -> None:
+    """The window less its first row, with `row` (origins, 1, features) as its last."""
     assert prep.window is not None
     rest = body.one(
         "Slice", history, body.const(_int64(1)), body.const(_int64(prep.window.length)),
         body.const(_int64(1)),
     )  # fmt: skip
-    appended = body.one("Unsqueeze", y, body.const(_int64(1)))
-    body.one("Concat", rest, appended, out=out, axis=1)
+    body.one("Concat", rest, row, out=out, axis=1)
 
 
 def _history(g: Graph, name: str, prep: Preprocessing) -> str:

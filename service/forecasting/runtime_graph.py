@@ -27,10 +27,16 @@ from service.forecasting.onnx_graph import OPSET, Graph
 _NET = "net_"  # prefix of the network's own names inside a wrapping graph
 
 
-def _network(network: onnx.ModelProto) -> tuple[onnx.GraphProto, str, str]:
-    """The network's graph with its names prefixed, its input name and its output name."""
-    graph = _prefixed(network.graph, _NET)
-    return graph, graph.input[0].name, graph.output[0].name
+def _network(network: onnx.ModelProto, prefix: str = _NET) -> tuple[onnx.GraphProto, str, str]:
+    """The network's graph with its names prefixed, its input name and its output name; a last
+    `Identity` naming the output is dropped (one node fewer a step inside a loop)."""
+    graph = _prefixed(network.graph, prefix)
+    out = graph.output[0].name
+    last = graph.node[-1] if graph.node else None
+    if last is not None and last.op_type == "Identity" and list(last.output) == [out]:
+        out = last.input[0]
+        graph.node.pop()
+    return graph, graph.input[0].name, out
 
 
 def _prefixed(graph: onnx.GraphProto, prefix: str) -> onnx.GraphProto:
@@ -59,9 +65,14 @@ def _rename(graph: onnx.GraphProto, prefix: str) -> None:
                 _rename(sub, prefix)
 
 
-def _step(g: Graph, window: str, prep: Preprocessing, net: tuple[onnx.GraphProto, str, str]) -> str:
+def _step(
+    g: Graph, window: str, prep: Preprocessing, net: tuple[onnx.GraphProto, str, str],
+    *, row: bool = False,
+) -> str:  # fmt: skip
     """Nodes computing one prediction (batch, outputs) float64 from windows (batch, timesteps,
-    features) float64, as Forecaster.predict does; appends the network's nodes to `g`."""
+    features) float64, as Forecaster.predict does; appends the network's nodes to `g`. With
+    `row`, the prediction as the row (batch, 1, outputs) a window's next step appends (a loop
+    body's few nodes fewer)."""
     graph, net_in, net_out = net
     reference = None
     if prep.window_normalization == "last":
@@ -77,11 +88,18 @@ def _step(g: Graph, window: str, prep: Preprocessing, net: tuple[onnx.GraphProto
     y = g.one("Cast", net_out, to=TensorProto.DOUBLE)
     y = g.one("Mul", y, g.const(np.asarray(prep.y_scaler.scale, np.float64)))
     y = g.one("Add", y, g.const(np.asarray(prep.y_scaler.offset, np.float64)))
-    if reference is not None:
-        columns = prep.target_columns or list(range(prep.features))
+    columns = prep.target_columns or list(range(prep.features))
+    every = columns == list(range(prep.features))
+    if row:
+        assert every, "a window's next row predicts every column"
+        y = g.one("Unsqueeze", y, g.const(np.array([1], np.int64)))
+        if reference is not None:
+            y = g.one("Add", y, reference)  # both (batch, 1, features)
+    elif reference is not None:
         squeezed = g.one("Squeeze", reference, g.const(np.array([1], np.int64)))
-        picked = g.one("Gather", squeezed, g.const(np.asarray(columns, np.int64)), axis=1)
-        y = g.one("Add", y, picked)
+        if not every:
+            squeezed = g.one("Gather", squeezed, g.const(np.asarray(columns, np.int64)), axis=1)
+        y = g.one("Add", y, squeezed)
     return y
 
 
