@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     cache_bytes: int = Field(
         default=512 * 2**20, ge=1, description="Bytes of model files kept loaded."
     )
+    combine_requests: bool = Field(
+        default=True,
+        description="Run concurrent forecasts of one version in one runtime call "
+        "(serving/batching.py); false runs each request's call on its own.",
+    )
 
     # Limits on requests, enforced before any work is done.
     max_body_bytes: int = Field(default=64 * 2**20, ge=1024, description="Request body size.")

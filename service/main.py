@@ -46,7 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store
         app.state.jobs = job_manager
         app.state.cache = ModelCache(
-            store, capacity=settings.cache_models, max_bytes=settings.cache_bytes
+            store,
+            capacity=settings.cache_models,
+            max_bytes=settings.cache_bytes,
+            combine=settings.combine_requests,
         )
         log.info("serving models from %s", settings.store_root.resolve())
         if settings.key("write") is None:

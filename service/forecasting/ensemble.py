@@ -20,7 +20,7 @@ from service.forecasting.metrics import Evaluation
 from service.forecasting.windowing import as_2d
 
 if TYPE_CHECKING:
-    from service.forecasting.fused import Joint
+    from service.forecasting.fused import JointCalls
 
 
 class SeriesForecaster(Protocol):
@@ -53,7 +53,7 @@ class Ensemble:
     def __init__(
         self,
         members: Sequence[Forecaster],
-        joint: Joint | None = None,
+        joint: JointCalls | None = None,
         *,
         joint_below: int | None = None,
     ) -> None:

@@ -15,7 +15,7 @@ with it in the model cache.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
@@ -149,6 +149,19 @@ def _unscaled(g: Graph, steps: str, prep: Preprocessing) -> str:
     y = g.one("Cast", steps, to=TensorProto.DOUBLE)
     y = g.one("Mul", y, g.const(np.asarray(prep.y_scaler.scale, np.float64)))
     return g.one("Add", y, g.const(np.asarray(prep.y_scaler.offset, np.float64)))
+
+
+class JointCalls(Protocol):
+    """What forecasters call on a Joint (serving/batching.py combines its calls)."""
+
+    members: int
+
+    @property
+    def recursive(self) -> bool: ...
+
+    def step(self, windows: list[np.ndarray]) -> list[np.ndarray]: ...
+
+    def ahead(self, histories: list[np.ndarray], horizon: int) -> np.ndarray: ...
 
 
 class Joint:

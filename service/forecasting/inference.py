@@ -22,7 +22,7 @@ from service.forecasting.windowing import as_2d
 if TYPE_CHECKING:
     import keras
 
-    from service.forecasting.fused import Joint
+    from service.forecasting.fused import JointCalls
 
 
 def window_reference(inputs: np.ndarray, how: str) -> np.ndarray | None:
@@ -54,7 +54,7 @@ class Forecaster:
         self,
         forward: Forward,
         preprocessing: Preprocessing,
-        joint: Joint | None = None,
+        joint: JointCalls | None = None,
         *,
         joint_below: int | None = None,
     ) -> None:

@@ -22,11 +22,12 @@ from service.forecasting.batched import ByBatchSize
 from service.forecasting.ensemble import Ensemble, SeriesForecaster
 from service.forecasting.inference import Forecaster
 from service.forecasting.network import Forward
+from service.serving.batching import CombinedJoint
 from service.store.card import ModelCard
 from service.store.local import BATCHED_FILE, MODEL_FILE, ONNX_FILE, ModelStore
 
 if TYPE_CHECKING:
-    from service.forecasting.fused import Joint
+    from service.forecasting.fused import Joint, JointCalls
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,11 @@ class LoadedModel:
 
 
 class ModelCache:
-    def __init__(self, store: ModelStore, *, capacity: int, max_bytes: int) -> None:
+    def __init__(
+        self, store: ModelStore, *, capacity: int, max_bytes: int, combine: bool = True
+    ) -> None:
         self.store = store
+        self.combine = combine
         self.capacity = capacity
         self.max_bytes = max_bytes
         self._models: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
@@ -118,7 +122,8 @@ class ModelCache:
             for (_, forward, _), prep in zip(networks, card.preprocessings, strict=True)
         ]
         runtime, size = networks[0][0], sum(n[2] for n in networks)
-        joint = _joint(folders, card, name, version) if runtime.startswith("onnx") else None
+        own = _joint(folders, card, name, version) if runtime.startswith("onnx") else None
+        joint: JointCalls | None = CombinedJoint(own) if own is not None and self.combine else own
         # The joint graphs run ONNX Runtime's kernels: below the numpy pass's crossover only.
         below = min(
             (n[1].crossover for n in networks if isinstance(n[1], ByBatchSize)), default=None
