@@ -22,6 +22,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from service.forecasting.data import Preprocessing
+from service.forecasting.folding import scaling_folded
 from service.forecasting.onnx_graph import Graph
 from service.forecasting.runtime_graph import (
     _double,
@@ -49,7 +50,8 @@ def horizon_model(networks: list[onnx.ModelProto], preps: list[Preprocessing]) -
     carried_out: list[onnx.ValueInfoProto] = []
     scanned: list[onnx.ValueInfoProto] = []
     for k, (network, prep) in enumerate(zip(networks, preps, strict=True)):
-        net = _network(network, f"m{k}_net_")
+        folded = scaling_folded(network, prep)
+        net = _network(folded or network, f"m{k}_net_")
         graph = net[0]
         g.initializers.extend(graph.initializer)  # outer scope: the loop body reads them
         history, kind = f"m{k}_history_in", TensorProto.DOUBLE
@@ -60,7 +62,8 @@ def horizon_model(networks: list[onnx.ModelProto], preps: list[Preprocessing]) -
             body.nodes.extend(graph.node)
             body.one("Unsqueeze", net[2], body.const(_int64(1)))
         else:
-            _step(body, _sampled(body, history, prep), prep, net, row=True)
+            window = _sampled(body, history, prep)
+            _step(body, window, prep, net, row=True, folded=folded is not None)
         # The step's row (origins, 1, features): the loop's scanned output, and the window's
         # next row.
         step = f"m{k}_step"

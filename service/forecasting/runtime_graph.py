@@ -22,6 +22,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from service.forecasting.data import Preprocessing
+from service.forecasting.folding import scaling_folded
 from service.forecasting.onnx_graph import OPSET, Graph
 
 _NET = "net_"  # prefix of the network's own names inside a wrapping graph
@@ -67,12 +68,12 @@ def _rename(graph: onnx.GraphProto, prefix: str) -> None:
 
 def _step(
     g: Graph, window: str, prep: Preprocessing, net: tuple[onnx.GraphProto, str, str],
-    *, row: bool = False,
+    *, row: bool = False, folded: bool = False,
 ) -> str:  # fmt: skip
     """Nodes computing one prediction (batch, outputs) float64 from windows (batch, timesteps,
     features) float64, as Forecaster.predict does; appends the network's nodes to `g`. With
     `row`, the prediction as the row (batch, 1, outputs) a window's next step appends (a loop
-    body's few nodes fewer)."""
+    body's few nodes fewer). `folded`: the network's weights do the scaling (folding.py)."""
     graph, net_in, net_out = net
     reference = None
     if prep.window_normalization == "last":
@@ -81,13 +82,15 @@ def _step(
     elif prep.window_normalization == "mean":
         reference = g.one("ReduceMean", window, axes=[1], keepdims=1)
     x = window if reference is None else g.one("Sub", window, reference)
-    x = g.one("Sub", x, g.const(np.asarray(prep.x_scaler.offset, np.float64)))
-    x = g.one("Div", x, g.const(np.asarray(prep.x_scaler.scale, np.float64)))
+    if not folded:
+        x = g.one("Sub", x, g.const(np.asarray(prep.x_scaler.offset, np.float64)))
+        x = g.one("Div", x, g.const(np.asarray(prep.x_scaler.scale, np.float64)))
     g.one("Cast", x, out=net_in, to=TensorProto.FLOAT)
     g.nodes.extend(graph.node)
     y = g.one("Cast", net_out, to=TensorProto.DOUBLE)
-    y = g.one("Mul", y, g.const(np.asarray(prep.y_scaler.scale, np.float64)))
-    y = g.one("Add", y, g.const(np.asarray(prep.y_scaler.offset, np.float64)))
+    if not folded:
+        y = g.one("Mul", y, g.const(np.asarray(prep.y_scaler.scale, np.float64)))
+        y = g.one("Add", y, g.const(np.asarray(prep.y_scaler.offset, np.float64)))
     columns = prep.target_columns or list(range(prep.features))
     every = columns == list(range(prep.features))
     if row:
@@ -128,9 +131,10 @@ def _opsets(network: onnx.ModelProto) -> list[onnx.OperatorSetIdProto]:
 def step_model(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelProto:
     """ "window" (batch, timesteps, features) float64 in, "prediction" (batch, outputs) out."""
     g = Graph("s_")
-    net = _network(network)
+    folded = scaling_folded(network, prep)
+    net = _network(folded or network)
     g.initializers.extend(net[0].initializer)
-    y = _step(g, "window", prep, net)
+    y = _step(g, "window", prep, net, folded=folded is not None)
     g.one("Identity", y, out="prediction")
     inputs = [_double("window", "batch", prep.timesteps, prep.features)]
     return _model(g, inputs, [_double("prediction", "batch", prep.outputs)], _opsets(network))

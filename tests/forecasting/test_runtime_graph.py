@@ -12,11 +12,12 @@ import pytest
 from service.forecasting import transforms
 from service.forecasting.batched import network_forward
 from service.forecasting.ensemble import Ensemble
+from service.forecasting.folding import scaling_folded
 from service.forecasting.fused import Joint, horizon_model
 from service.forecasting.inference import Forecaster, keras_forward
 from service.forecasting.onnx_graph import network_onnx
 from service.forecasting.pipeline import train_series
-from service.forecasting.runtime_graph import step_model
+from service.forecasting.runtime_graph import _session, step_model
 from service.forecasting.spec import TrainSpec
 from service.forecasting.trained import Trained
 
@@ -154,3 +155,29 @@ def test_a_network_at_another_opset_is_refused_so_it_is_served_alone() -> None:
     network.opset_import[0].version = 13
     with pytest.raises(ValueError, match="opset"):
         Joint([network], [trained.preprocessing])
+
+
+@pytest.mark.parametrize(
+    ("name", "folds"), [("gru", True), ("dense", True), ("stack", True), ("levels, minmax", False)]
+)
+def test_relative_windows_have_their_scaling_folded_into_the_weights(
+    name: str, folds: bool
+) -> None:
+    """Four nodes fewer a step; levels keep theirs (an offset of levels in float32 weights would
+    cancel digits). Answers equal Keras' either way (the tests above)."""
+    trained = train_series(SPECS[name], SERIES)
+    network = network_onnx(trained.network)
+    folded = scaling_folded(network, trained.preprocessing)
+    assert (folded is not None) == folds
+    ops = [n.op_type for n in step_model(network, trained.preprocessing).graph.node]
+    assert ("Div" in ops) != folds
+    if folded is not None:  # the same network, the scaling inside: equal on scaled windows
+        windows = np.random.default_rng(0).normal(
+            size=(5, trained.network.timesteps, trained.network.features)
+        )
+        prep = trained.preprocessing
+        scaled = prep.x_scaler.transform(windows).astype(np.float32)
+        out = _session(network).run(None, {"window": scaled})[0]
+        expected = prep.y_scaler.inverse(out.astype(np.float64))
+        got = _session(folded).run(None, {"window": windows.astype(np.float32)})[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
