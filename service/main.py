@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry={key: settings.otel_telemetry for key in ("tracing", "metrics", "logs")},
     )
     app.state.settings = settings
     for module in (train, upload, forecast, backtest, models, plots, jobs, system):
