@@ -89,6 +89,8 @@ class Combiner(Generic[Args, Result]):
                     del self._queues[key]
                     self._running.discard(key)
             for slot in batch:
+                if slot.result is None and slot.error is None:  # the run was interrupted
+                    slot.error = RuntimeError("the combined call was interrupted")
                 slot.leads = False
                 slot.done.set()
             if after is not None:
