@@ -3,7 +3,8 @@ answers a whole request.
 
 - `step_model`: windows in the units the model sees before normalisation (a series' last
   transform level), the prediction out in the same units: the window normalisation, the scaling
-  and their inverses inside the graph, in float64 as `Forecaster.predict` does them.
+  and their inverses inside the graph, in float64 as `Forecaster.predict` does them (for windows
+  relative to a reference, the scaling folded into the network's weights: folding.py).
 - `joint_model`: several such models side by side in one graph (the members of an ensemble):
   one call runs them all.
 
