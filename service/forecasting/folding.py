@@ -36,7 +36,7 @@ def scaling_folded(network: onnx.ModelProto, prep: Preprocessing) -> onnx.ModelP
     weights = {t.name: t for t in graph.initializer}
     x_offset, x_scale = _floats(prep.x_scaler.offset), _floats(prep.x_scaler.scale)
     y_offset, y_scale = _floats(prep.y_scaler.offset), _floats(prep.y_scaler.scale)
-    if not (_input_folded(graph, weights, x_offset, x_scale, prep.timesteps)):
+    if not _input_folded(graph, weights, x_offset, x_scale, prep.timesteps):
         return None
     if not _output_folded(graph, weights, y_offset, y_scale):
         return None
@@ -64,10 +64,9 @@ def _input_folded(
     if first.op_type == "Transpose" and layer.op_type in _RECURRENT:
         if len(layer.input) < 4 or not all(n in weights for n in layer.input[1:4]):
             return False
+        # kernel (1, gates, features); bias (1, 2 gates): the input's, then the recurrent's
         kernel, bias = _array(weights, layer.input[1]), _array(weights, layer.input[3])
-        gates = kernel.shape[
-            1
-        ]  # (1, gates, features); bias (1, 2 gates): input's, then recurrent's
+        gates = kernel.shape[1]
         bias[:, :gates] -= kernel @ shift
         _set(weights, layer.input[1], kernel / scale)
         _set(weights, layer.input[3], bias)

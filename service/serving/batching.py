@@ -138,29 +138,29 @@ class CombinedJoint:
         return self.joint.recursive
 
     def step(self, windows: list[np.ndarray]) -> list[np.ndarray]:
-        result = self.combiner(("step",), windows)
+        result = self.combiner(None, windows)
         assert isinstance(result, list)
         return result
 
     def ahead(self, histories: list[np.ndarray], horizon: int) -> np.ndarray:
-        result = self.combiner(("ahead", horizon), histories)
+        result = self.combiner(horizon, histories)
         assert isinstance(result, np.ndarray)
         return result
+
+    def _call(self, rows: list[np.ndarray], horizon: int | None) -> list[np.ndarray] | np.ndarray:
+        return self.joint.step(rows) if horizon is None else self.joint.ahead(rows, horizon)
 
     def _run(
         self, key: Hashable, calls: list[list[np.ndarray]]
     ) -> list[list[np.ndarray] | np.ndarray]:
-        kind = key[0] if isinstance(key, tuple) else key
-        if len(calls) == 1:
-            if kind == "step":
-                return [self.joint.step(calls[0])]
-            return [self.joint.ahead(calls[0], key[1])]  # type: ignore[index]
-        sizes = [len(call[0]) for call in calls]
-        cuts = np.cumsum(sizes)[:-1]
+        """`key`: the horizon, or None for one-step calls."""
+        assert key is None or isinstance(key, int)
+        if len(calls) == 1:  # alone: no copies
+            return [self._call(calls[0], key)]
+        cuts = np.cumsum([len(call[0]) for call in calls])[:-1]
         stacked = [np.concatenate(rows) for rows in zip(*calls, strict=True)]
-        if kind == "step":
-            outputs = self.joint.step(stacked)  # per member (rows, outputs)
-            split = [np.split(out, cuts) for out in outputs]
+        if key is None:
+            split = [np.split(out, cuts) for out in self.joint.step(stacked)]  # per member
             return [[member[i] for member in split] for i in range(len(calls))]
-        ahead = self.joint.ahead(stacked, key[1])  # type: ignore[index]
-        return list(np.split(ahead, cuts, axis=1))  # (members, origins, horizon, features)
+        ahead = self.joint.ahead(stacked, key)  # (members, origins, horizon, features)
+        return list(np.split(ahead, cuts, axis=1))
